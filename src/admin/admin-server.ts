@@ -1,0 +1,61 @@
+/**
+ * The admin listener: /healthz (the process serves), /readyz (every upstream holds a usable token),
+ * /metrics (Prometheus), /status (per-upstream token state; fingerprints only, never a token).
+ */
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { Registry } from 'prom-client';
+import type { TokenStatus } from '../tokens/token-status.js';
+
+export interface AdminSources {
+  registry: Registry;
+  statuses(): TokenStatus[];
+  isDraining(): boolean;
+  version: string;
+  startedAt: number;
+}
+
+export function createAdminServer(sources: AdminSources): Server {
+  return createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: { code: 'METHOD_NOT_ALLOWED', message: 'admin endpoints are read-only' } });
+    switch (path) {
+      case '/healthz':
+        return json(res, 200, { status: 'ok' });
+      case '/readyz':
+        return readiness(res, sources);
+      case '/status':
+        return json(res, 200, {
+          version: sources.version,
+          uptimeSeconds: Math.round((Date.now() - sources.startedAt) / 1000),
+          draining: sources.isDraining(),
+          upstreams: sources.statuses(),
+        });
+      case '/metrics':
+        return void sources.registry.metrics().then(
+          (text) => {
+            res.writeHead(200, { 'content-type': sources.registry.contentType });
+            res.end(text);
+          },
+          () => json(res, 500, { error: { code: 'INTERNAL', message: 'metrics collection failed' } }),
+        );
+      default:
+        return json(res, 404, { error: { code: 'ROUTE_NOT_FOUND', message: 'admin endpoints: /healthz /readyz /metrics /status' } });
+    }
+  });
+}
+
+function readiness(res: ServerResponse, sources: AdminSources): void {
+  if (sources.isDraining()) return json(res, 503, { ready: false, draining: true, upstreams: {} });
+  const notReady: Record<string, { state: string; reason: string | undefined }> = {};
+  for (const status of sources.statuses()) {
+    if (status.state !== 'ok') notReady[status.upstream] = { state: status.state, reason: status.reason };
+  }
+  const ready = Object.keys(notReady).length === 0;
+  json(res, ready ? 200 : 503, { ready, notReady });
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}

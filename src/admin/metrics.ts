@@ -1,0 +1,69 @@
+/**
+ * Prometheus metrics on a registry of this app's own (no global state, so tests can run many apps).
+ * Label values are upstream names, status codes and fixed outcome words: bounded, and never secret.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type RefreshOutcome = 'success' | 'transient_error' | 'credential_dead' | 'client_rejected' | 'adopted';
+
+export interface Metrics {
+  readonly registry: Registry;
+  readonly requests: Counter<'upstream' | 'status'>;
+  readonly upstreamDuration: Histogram<'upstream'>;
+  readonly replays: Counter<'upstream' | 'outcome'>;
+  readonly refreshes: Counter<'upstream' | 'outcome' | 'reason'>;
+  readonly refreshDuration: Histogram<'upstream'>;
+  readonly tokenExpiresIn: Gauge<'upstream'>;
+  readonly credentialDead: Gauge<'upstream'>;
+  readonly storeOperations: Counter<'operation'>;
+  readonly storeWriteFailures: Counter<'upstream'>;
+  /** Where the time-to-expiry gauge reads from when scraped (set once the token managers exist). */
+  setExpirySource(source: () => Iterable<{ upstream: string; expiresInSeconds: number | undefined }>): void;
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  const prefix = 'oauth_sidecar_';
+  collectDefaultMetrics({ register: registry, prefix });
+  const registers = [registry];
+  let expirySource: () => Iterable<{ upstream: string; expiresInSeconds: number | undefined }> = () => [];
+  return {
+    setExpirySource(source) {
+      expirySource = source;
+    },
+    registry,
+    requests: new Counter({ name: `${prefix}requests_total`, help: 'Proxied requests by upstream and response status', labelNames: ['upstream', 'status'], registers }),
+    upstreamDuration: new Histogram({
+      name: `${prefix}upstream_duration_seconds`,
+      help: 'Time from sending the request upstream to the end of the response',
+      labelNames: ['upstream'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    replays: new Counter({ name: `${prefix}replays_total`, help: 'Requests replayed after the upstream rejected the token, by outcome of the replay', labelNames: ['upstream', 'outcome'], registers }),
+    refreshes: new Counter({ name: `${prefix}token_refreshes_total`, help: 'Token refresh attempts by outcome and reason', labelNames: ['upstream', 'outcome', 'reason'], registers }),
+    refreshDuration: new Histogram({
+      name: `${prefix}token_refresh_duration_seconds`,
+      help: 'Token endpoint latency',
+      labelNames: ['upstream'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    tokenExpiresIn: new Gauge({
+      name: `${prefix}token_expires_in_seconds`,
+      help: 'Seconds until the current access token expires; absent while there is none',
+      labelNames: ['upstream'],
+      registers,
+      // Computed when scraped, so it costs nothing between scrapes.
+      collect() {
+        this.reset();
+        for (const { upstream, expiresInSeconds } of expirySource()) {
+          if (expiresInSeconds !== undefined) this.set({ upstream }, expiresInSeconds);
+        }
+      },
+    }),
+    credentialDead: new Gauge({ name: `${prefix}credential_dead`, help: '1 when the credential was rejected for good and needs a new refresh token', labelNames: ['upstream'], registers }),
+    storeOperations: new Counter({ name: `${prefix}store_operations_total`, help: 'Token store operations (never on the request path)', labelNames: ['operation'], registers }),
+    storeWriteFailures: new Counter({ name: `${prefix}store_write_failures_total`, help: 'Failed writes of a new token record (retried until they land)', labelNames: ['upstream'], registers }),
+  };
+}

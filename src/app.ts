@@ -1,0 +1,147 @@
+/**
+ * createApp(config) wires the parts together: store → token managers → routes → proxy and admin
+ * listeners. Importing this file does nothing; `start()` opens the store and the sockets, `stop()`
+ * drains in-flight requests and closes everything.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { createAdminServer } from './admin/admin-server.js';
+import { createMetrics, type Metrics } from './admin/metrics.js';
+import type { Config, Endpoint } from './config/types.js';
+import type { Logger } from './log.js';
+import { createRequestHandler } from './proxy/handle-request.js';
+import { createTargetResolver } from './proxy/request-target.js';
+import { createRoute, type Route } from './proxy/route.js';
+import { countStoreOperations } from './store/counted-store.js';
+import { createStore } from './store/create-store.js';
+import type { TokenStore } from './store/token-store.js';
+import { createOAuth2Client, type TokenClient } from './tokens/providers/oauth2-client.js';
+import { TokenManager } from './tokens/token-manager.js';
+import type { TokenStatus } from './tokens/token-status.js';
+
+export interface AppOptions {
+  logger: Logger;
+  version?: string;
+  /** This replica's id (lock owner, record writer); random per process by default. */
+  owner?: string;
+  /** Injected store (tests); otherwise built from config.store. */
+  store?: TokenStore;
+}
+
+export interface App {
+  start(): Promise<{ proxyUrl: string; adminUrl: string | undefined }>;
+  /** Stops accepting, lets in-flight requests finish (up to config.drainTimeoutMs), then closes everything. */
+  stop(): Promise<void>;
+  statuses(): TokenStatus[];
+  readonly metrics: Metrics;
+}
+
+export function createApp(config: Config, options: AppOptions): App {
+  const logger = options.logger;
+  const owner = options.owner ?? `${process.pid}-${randomUUID().slice(0, 8)}`;
+  const metrics = createMetrics();
+  const startedAt = Date.now();
+  let store: TokenStore | undefined;
+  let managers: TokenManager[] = [];
+  let clients: TokenClient[] = [];
+  let routes: Route[] = [];
+  let proxyServer: Server | undefined;
+  let adminServer: Server | undefined;
+  let draining = false;
+  const sockets = new Set<Socket>();
+
+  const statuses = (): TokenStatus[] => managers.map((manager) => manager.status());
+
+  async function start(): Promise<{ proxyUrl: string; adminUrl: string | undefined }> {
+    store = countStoreOperations(options.store ?? (await createStore(config.store)), metrics.storeOperations);
+    for (const upstream of config.upstreams) {
+      const client = createOAuth2Client(upstream.auth);
+      const manager = new TokenManager({ upstream, store, client, logger, metrics, owner });
+      clients.push(client);
+      managers.push(manager);
+      routes.push(createRoute(upstream, manager, metrics));
+    }
+    metrics.setExpirySource(() => statuses().map((status) => ({ upstream: status.upstream, expiresInSeconds: status.expiresInSeconds })));
+    await Promise.all(managers.map((manager) => manager.start()));
+
+    const handler = createRequestHandler({ resolveTarget: createTargetResolver(routes), logger, accessLog: config.log.accessLog });
+    proxyServer = createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
+      if (draining) res.shouldKeepAlive = false;
+      handler(req, res);
+    });
+    proxyServer.on('connection', (socket: Socket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+    });
+    // Not an open proxy: CONNECT tunnels are refused. WebSocket upgrades are not supported yet.
+    proxyServer.on('connect', (_req, socket: Duplex) => refuseRaw(socket, 400, 'CONNECT is not allowed: this is not an open proxy'));
+    proxyServer.on('upgrade', (_req, socket: Duplex) => refuseRaw(socket, 501, 'protocol upgrades (WebSocket) are not supported yet'));
+    const proxyAddress = await listen(proxyServer, config.listen);
+
+    let adminUrl: string | undefined;
+    if (config.admin) {
+      adminServer = createAdminServer({ registry: metrics.registry, statuses, isDraining: () => draining, version: options.version ?? 'dev', startedAt });
+      adminUrl = urlOf(await listen(adminServer, config.admin));
+    }
+    const proxyUrl = urlOf(proxyAddress);
+    logger.info(
+      { event: 'started', proxy: proxyUrl, admin: adminUrl ?? 'off', store: store.description, routes: routes.map((route) => `${route.routePath} -> ${route.upstream.targetOrigin}${route.upstream.targetBasePath}`) },
+      `oauth-sidecar listening on ${proxyUrl}`,
+    );
+    if (!isLoopback(config.listen.host)) {
+      logger.warn({ event: 'non_loopback_listen', listen: config.listen.host }, 'the proxy listens beyond loopback: anyone who can reach it can use its credentials');
+    }
+    return { proxyUrl, adminUrl };
+  }
+
+  async function stop(): Promise<void> {
+    draining = true;
+    for (const manager of managers) manager.stop();
+    if (proxyServer) {
+      const closed = new Promise<void>((resolve) => proxyServer?.close(() => resolve()));
+      proxyServer.closeIdleConnections();
+      const timer = setTimeout(() => {
+        logger.warn({ event: 'drain_timeout', openConnections: sockets.size }, 'drain time is up; closing the remaining connections');
+        proxyServer?.closeAllConnections();
+      }, config.drainTimeoutMs);
+      await closed;
+      clearTimeout(timer);
+    }
+    await new Promise<void>((resolve) => (adminServer ? adminServer.close(() => resolve()) : resolve()));
+    adminServer?.closeAllConnections();
+    await Promise.all([...routes.map((route) => route.pool.close()), ...clients.map((client) => client.close())]);
+    await store?.close();
+    managers = [];
+    clients = [];
+    routes = [];
+  }
+
+  return { start, stop, statuses, metrics };
+}
+
+function listen(server: Server, endpoint: Endpoint): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(endpoint.port, endpoint.host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+function urlOf(address: AddressInfo): string {
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${host}:${address.port}`;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+function refuseRaw(socket: Duplex, status: number, message: string): void {
+  const body = JSON.stringify({ error: { code: status === 400 ? 'BAD_REQUEST_TARGET' : 'NOT_SUPPORTED', message } });
+  const reason = status === 400 ? 'Bad Request' : 'Not Implemented';
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+}

@@ -1,0 +1,29 @@
+/** `oauth-sidecar check`: a human summary of a valid config. Presence of secrets only, never values. */
+import type { Config } from '../config/types.js';
+
+export function describeConfig(config: Config): string {
+  const lines = [
+    `config ${config.source}: valid`,
+    `  proxy   http://${hostPort(config.listen)}`,
+    `  admin   ${config.admin ? `http://${hostPort(config.admin)}` : 'off'}`,
+    `  store   ${config.store.type === 'file' ? `file ${config.store.path}` : 'memory (lost on restart)'}`,
+  ];
+  for (const upstream of config.upstreams) {
+    const auth = upstream.auth;
+    const present = (value: unknown) => (value ? 'set' : 'not set');
+    lines.push(
+      `  upstream ${upstream.name}`,
+      `    route        ${upstream.routePath}/… -> ${upstream.targetOrigin}${upstream.targetBasePath}/…`,
+      `    preset       ${auth.preset} (client auth: ${auth.clientAuth}, body: ${auth.bodyEncoding})`,
+      `    token url    ${auth.tokenUrl}`,
+      `    credentials  clientId ${present(auth.clientId)}, clientSecret ${present(auth.clientSecret)}, refreshToken seed ${present(auth.refreshToken)}${auth.username ? ', password grant set' : ''}`,
+      `    replay on    ${[...upstream.replayOn].join(', ')} (bodies up to ${upstream.maxReplayBodyBytes} bytes)`,
+    );
+    if (auth.missing.length > 0) lines.push(`    NEEDS CREDENTIALS: ${auth.missing.join('; ')}`);
+  }
+  return lines.join('\n');
+}
+
+function hostPort(endpoint: { host: string; port: number }): string {
+  return endpoint.host.includes(':') ? `[${endpoint.host}]:${endpoint.port}` : `${endpoint.host}:${endpoint.port}`;
+}

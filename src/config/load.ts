@@ -1,0 +1,198 @@
+/**
+ * Turns proxy.yaml into a validated, frozen Config: YAML → ${ENV} interpolation → `…File` secrets →
+ * strict schema → derived settings. Every problem is collected and reported together in one ConfigError.
+ * This runs once at start-up; nothing on the request path reads configuration files.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { presets } from '../tokens/providers/presets.js';
+import { interpolateEnv } from './interpolate.js';
+import { configSchema, type RawAuth, type RawConfig, type RawUpstream } from './schema.js';
+import { Secret } from './secret.js';
+import type { AuthConfig, Config, Endpoint, UpstreamConfig } from './types.js';
+
+/** Keys under `auth` that may instead be read from a file with the `…File` twin. */
+const fileBackedAuthKeys = ['clientId', 'clientSecret', 'refreshToken', 'username', 'password', 'tppToken'] as const;
+
+export interface LoadOptions {
+  env?: NodeJS.ProcessEnv;
+}
+
+export function loadConfigFile(path: string, options: LoadOptions = {}): Config {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError([`${path}: cannot read the config file (${(error as NodeJS.ErrnoException).code ?? 'error'})`]);
+  }
+  return parseConfig(text, { ...options, source: resolve(path) });
+}
+
+export function parseConfig(text: string, options: LoadOptions & { source?: string } = {}): Config {
+  const source = options.source ?? '<inline>';
+  const baseDir = options.source ? dirname(options.source) : process.cwd();
+  const problems: string[] = [];
+
+  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  for (const error of document.errors) problems.push(`${source}: ${error.message.split('\n')[0]}`);
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const interpolated = interpolateEnv(document.toJS() ?? {}, options.env ?? process.env, problems);
+  resolveFileSecrets(interpolated, baseDir, problems);
+
+  const parsed = configSchema.safeParse(interpolated);
+  if (!parsed.success) problems.push(...describeIssues(parsed.error.issues));
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
+
+  const config = buildConfig(parsed.data, source, baseDir, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return deepFreeze(config);
+}
+
+function describeIssues(issues: readonly z.core.$ZodIssue[]): string[] {
+  return issues.map((issue) => {
+    const path = issue.path.map(String).join('.') || '(top level)';
+    if (issue.code === 'unrecognized_keys') return `${path}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
+    return `${path}: ${issue.message}`;
+  });
+}
+
+/** Replaces each `xFile: path` under upstreams.*.auth with `x: <file contents>`. */
+function resolveFileSecrets(raw: unknown, baseDir: string, problems: string[]): void {
+  const upstreams = isRecord(raw) && isRecord(raw.upstreams) ? raw.upstreams : {};
+  for (const [name, upstream] of Object.entries(upstreams)) {
+    if (!isRecord(upstream) || !isRecord(upstream.auth)) continue;
+    const auth = upstream.auth;
+    for (const key of fileBackedAuthKeys) {
+      const fileKey = `${key}File`;
+      if (!(fileKey in auth)) continue;
+      const where = `upstreams.${name}.auth.${fileKey}`;
+      const filePath = auth[fileKey];
+      delete auth[fileKey];
+      if (key in auth && auth[key] !== '' && auth[key] !== undefined) {
+        problems.push(`${where}: set either ${key} or ${fileKey}, not both`);
+        continue;
+      }
+      if (typeof filePath !== 'string' || filePath === '') {
+        problems.push(`${where}: expected a file path`);
+        continue;
+      }
+      try {
+        // Secrets mounted by Kubernetes or written by `echo` end with a newline that is not part of the value.
+        auth[key] = readFileSync(resolve(baseDir, filePath), 'utf8').replace(/\r?\n$/, '');
+      } catch (error) {
+        problems.push(`${where}: cannot read ${filePath} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+    }
+  }
+}
+
+function buildConfig(raw: RawConfig, source: string, baseDir: string, problems: string[]): Config {
+  const upstreams = Object.entries(raw.upstreams).map(([name, upstream]) => buildUpstream(name, upstream, problems));
+  const seenPaths = new Map<string, string>();
+  for (const upstream of upstreams) {
+    const other = seenPaths.get(upstream.routePath);
+    if (other) problems.push(`upstreams.${upstream.name}.path: ${upstream.routePath} is already routed to ${other}`);
+    seenPaths.set(upstream.routePath, upstream.name);
+  }
+  return {
+    source,
+    listen: parseEndpoint(raw.listen),
+    admin: raw.admin === 'off' ? null : parseEndpoint(raw.admin),
+    log: { level: raw.log.level, accessLog: raw.log.accessLog },
+    store: raw.store.type === 'file' ? { type: 'file', path: resolve(baseDir, raw.store.path) } : { type: 'memory' },
+    drainTimeoutMs: raw.drainTimeoutMs,
+    upstreams,
+  };
+}
+
+function buildUpstream(name: string, raw: RawUpstream, problems: string[]): UpstreamConfig {
+  const target = new URL(raw.target);
+  const where = `upstreams.${name}`;
+  if (target.username || target.password) problems.push(`${where}.target: credentials in the URL are not allowed; use auth`);
+  if (target.search || target.hash) problems.push(`${where}.target: must not have a query or fragment`);
+  const routePath = stripTrailingSlash(raw.path ?? `/${name}`);
+  if (routePath === '') problems.push(`${where}.path: must not be the root; every upstream needs its own prefix`);
+  if (/(^|\/)\.\.?(\/|$)/.test(routePath)) problems.push(`${where}.path: must not contain . or .. segments`);
+  const preset = presets[raw.auth.preset];
+  return {
+    name,
+    routePath,
+    targetOrigin: target.origin,
+    targetBasePath: stripTrailingSlash(target.pathname),
+    replayOn: new Set(raw.replayOn ?? preset.replayOn),
+    stripHeaders: raw.stripHeaders.map((header) => header.toLowerCase()),
+    maxReplayBodyBytes: raw.maxReplayBodyBytes,
+    connectTimeoutMs: raw.connectTimeoutMs,
+    headersTimeoutMs: raw.headersTimeoutMs,
+    bodyIdleTimeoutMs: raw.bodyIdleTimeoutMs,
+    maxConnections: raw.maxConnections,
+    auth: buildAuth(name, raw.auth),
+  };
+}
+
+function buildAuth(name: string, raw: RawAuth): AuthConfig {
+  const preset = presets[raw.preset];
+  const clientAuth = raw.clientAuth ?? preset.clientAuth;
+  const clientId = nonEmpty(raw.clientId) ?? preset.defaultClientId;
+  const clientSecret = nonEmpty(raw.clientSecret);
+  const missing: string[] = [];
+  const envHint = name.toUpperCase().replace(/-/g, '_');
+  if (!clientId && clientAuth !== 'none') missing.push(`auth.clientId (e.g. export ${envHint}_CLIENT_ID=…)`);
+  if (!clientSecret && preset.needsClientSecret && clientAuth !== 'none') {
+    missing.push(`auth.clientSecret (e.g. export ${envHint}_CLIENT_SECRET=…)`);
+  }
+  return {
+    preset: raw.preset,
+    tokenUrl: raw.tokenUrl,
+    clientId,
+    clientSecret: secret(clientSecret),
+    refreshToken: secret(nonEmpty(raw.refreshToken)),
+    username: nonEmpty(raw.username),
+    password: secret(nonEmpty(raw.password)),
+    tppToken: secret(nonEmpty(raw.tppToken)),
+    clientAuth,
+    clientIdHeader: preset.clientIdHeader,
+    clientSecretHeader: preset.clientSecretHeader,
+    bodyEncoding: raw.bodyEncoding ?? preset.bodyEncoding,
+    scope: nonEmpty(raw.scope),
+    earlyRefreshFraction: raw.earlyRefreshFraction,
+    earlyRefreshSeconds: raw.earlyRefreshSeconds,
+    tokenRequestTimeoutMs: raw.tokenRequestTimeoutMs,
+    tokenWaitTimeoutMs: raw.tokenWaitTimeoutMs,
+    missing,
+  };
+}
+
+export function parseEndpoint(value: string): Endpoint {
+  const colon = value.lastIndexOf(':');
+  const host = value.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  return { host, port: Number(value.slice(colon + 1)) };
+}
+
+function stripTrailingSlash(path: string): string {
+  return path.replace(/\/+$/, '');
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function secret(value: string | undefined): Secret | undefined {
+  return value === undefined ? undefined : new Secret(value);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !(value instanceof Secret) && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const item of Object.values(value)) deepFreeze(item);
+  }
+  return value;
+}

@@ -1,0 +1,91 @@
+/**
+ * The shape of proxy.yaml: strict (unknown keys are errors), with defaults, and the TypeScript types
+ * inferred from it. Secret-bearing keys also accept a `…File` twin; those are resolved before this
+ * schema runs (see load.ts), so the schema only sees the values.
+ */
+import { z } from 'zod';
+
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:8080')
+  .refine((value) => {
+    const port = Number(value.slice(value.lastIndexOf(':') + 1));
+    return port >= 0 && port <= 65535;
+  }, 'port must be 0-65535');
+
+const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' });
+
+const millis = (fallback: number) => z.number().int().positive().default(fallback);
+
+export const presetNames = ['collaborate', 'apiax', 'v3', 'oauth2'] as const;
+
+const authSchema = z.strictObject({
+  preset: z.enum(presetNames),
+  tokenUrl: httpUrl,
+  /** Empty means "not provided yet": the upstream starts in the needs-credentials state. */
+  clientId: z.string().optional(),
+  clientSecret: z.string().optional(),
+  /** Seed: used only when the store holds no record for this upstream yet. */
+  refreshToken: z.string().optional(),
+  /** Password grant (Apiax): used for the first token, and when the refresh token has died. */
+  username: z.string().optional(),
+  password: z.string().optional(),
+  /** v3 decoupled flow: the TPP token sent as `Authorization: Bearer` to the token endpoint. */
+  tppToken: z.string().optional(),
+  /** Where client credentials go; the preset chooses unless set. */
+  clientAuth: z.enum(['body', 'basic', 'headers', 'none']).optional(),
+  /** Token request body encoding; the preset chooses unless set (v3 also accepts json). */
+  bodyEncoding: z.enum(['form', 'json']).optional(),
+  scope: z.string().optional(),
+  /** Refresh early: when this fraction of the lifetime has passed or `earlyRefreshSeconds` before expiry, whichever is earlier. */
+  earlyRefreshFraction: z.number().gt(0).lt(1).default(0.8),
+  earlyRefreshSeconds: z.number().int().nonnegative().default(60),
+  tokenRequestTimeoutMs: millis(10_000),
+  /** How long a request waits for a token refresh before it gets a 503. */
+  tokenWaitTimeoutMs: millis(15_000),
+});
+
+const upstreamSchema = z.strictObject({
+  target: httpUrl,
+  path: z
+    .string()
+    .regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@/-]*$/, 'must start with / and use plain path characters')
+    .optional(),
+  auth: authSchema,
+  replayOn: z.array(z.number().int().min(400).max(599)).optional(),
+  stripHeaders: z.array(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a header name')).default([]),
+  maxReplayBodyBytes: z.number().int().nonnegative().default(1024 * 1024),
+  connectTimeoutMs: millis(5_000),
+  headersTimeoutMs: millis(60_000),
+  bodyIdleTimeoutMs: millis(60_000),
+  /** Upper bound on pooled keep-alive connections to this upstream. */
+  maxConnections: z.number().int().positive().default(128),
+});
+
+const storeSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('file'), path: z.string().min(1).default('./data/tokens.json') }),
+  z.strictObject({ type: z.literal('memory') }),
+]);
+
+export const configSchema = z.strictObject({
+  listen: hostPort.default('127.0.0.1:8080'),
+  /** Admin listener for healthz, readyz, metrics and status; "off" disables it. */
+  admin: z.union([hostPort, z.literal('off')]).default('127.0.0.1:9901'),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      accessLog: z.boolean().default(true),
+    })
+    .prefault({}),
+  store: storeSchema.prefault({ type: 'file' }),
+  /** How long in-flight requests may take to finish after SIGTERM/SIGINT. */
+  drainTimeoutMs: millis(10_000),
+  upstreams: z
+    .record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'upstream names are lowercase letters, digits, - and _'), upstreamSchema)
+    .refine((upstreams) => Object.keys(upstreams).length > 0, 'at least one upstream is required'),
+});
+
+export type RawConfig = z.infer<typeof configSchema>;
+export type RawUpstream = z.infer<typeof upstreamSchema>;
+export type RawAuth = z.infer<typeof authSchema>;
+export type PresetName = (typeof presetNames)[number];

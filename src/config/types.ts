@@ -1,0 +1,66 @@
+import type { PresetName } from './schema.js';
+import type { ClientAuth } from '../tokens/providers/presets.js';
+import type { Secret } from './secret.js';
+
+export interface Endpoint {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface AuthConfig {
+  readonly preset: PresetName;
+  readonly tokenUrl: string;
+  readonly clientId: string | undefined;
+  readonly clientSecret: Secret | undefined;
+  /** Seed refresh token: used only when the store has no record yet. */
+  readonly refreshToken: Secret | undefined;
+  readonly username: string | undefined;
+  readonly password: Secret | undefined;
+  readonly tppToken: Secret | undefined;
+  readonly clientAuth: ClientAuth;
+  readonly clientIdHeader: string;
+  readonly clientSecretHeader: string;
+  readonly bodyEncoding: 'form' | 'json';
+  readonly scope: string | undefined;
+  readonly earlyRefreshFraction: number;
+  readonly earlyRefreshSeconds: number;
+  readonly tokenRequestTimeoutMs: number;
+  readonly tokenWaitTimeoutMs: number;
+  /**
+   * Credentials the preset needs that the config left empty (e.g. `${X:-}` with X unset). Such an upstream
+   * starts in the needs-credentials state instead of failing start-up. Each entry is a hint for the operator.
+   */
+  readonly missing: readonly string[];
+}
+
+export interface UpstreamConfig {
+  readonly name: string;
+  /** Path prefix the upstream is routed at, without trailing slash (e.g. "/collaborate"). */
+  readonly routePath: string;
+  /** scheme://host:port of the target. */
+  readonly targetOrigin: string;
+  /** Base path of the target without trailing slash ("" for the root). */
+  readonly targetBasePath: string;
+  readonly replayOn: ReadonlySet<number>;
+  /** Lowercased header names removed from client requests, on top of Authorization and Proxy-Authorization. */
+  readonly stripHeaders: readonly string[];
+  readonly maxReplayBodyBytes: number;
+  readonly connectTimeoutMs: number;
+  readonly headersTimeoutMs: number;
+  readonly bodyIdleTimeoutMs: number;
+  readonly maxConnections: number;
+  readonly auth: AuthConfig;
+}
+
+export type StoreConfig = { readonly type: 'file'; readonly path: string } | { readonly type: 'memory' };
+
+export interface Config {
+  /** The file the config came from (for messages), or "<inline>". */
+  readonly source: string;
+  readonly listen: Endpoint;
+  readonly admin: Endpoint | null;
+  readonly log: { readonly level: string; readonly accessLog: boolean };
+  readonly store: StoreConfig;
+  readonly drainTimeoutMs: number;
+  readonly upstreams: readonly UpstreamConfig[];
+}

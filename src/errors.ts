@@ -1,0 +1,84 @@
+/**
+ * Every error the proxy itself produces, with a stable code and the HTTP status it maps to.
+ * Messages are written for the person operating the proxy and never contain a token, a refresh token,
+ * a client secret or a request header value.
+ */
+
+export const ErrorCodes = {
+  ROUTE_NOT_FOUND: { status: 404, title: 'no upstream is routed at this path' },
+  BAD_REQUEST_TARGET: { status: 400, title: 'request target refused' },
+  METHOD_NOT_ALLOWED: { status: 405, title: 'method not allowed' },
+  UPSTREAM_UNREACHABLE: { status: 502, title: 'upstream unreachable' },
+  UPSTREAM_BAD_RESPONSE: { status: 502, title: 'upstream sent a bad response' },
+  UPSTREAM_TIMEOUT: { status: 504, title: 'upstream timed out' },
+  NO_USABLE_TOKEN: { status: 503, title: 'no usable token for this upstream' },
+  CREDENTIAL_DEAD: { status: 503, title: 'credential rejected by the token endpoint' },
+  NEEDS_CREDENTIALS: { status: 503, title: 'upstream needs credentials' },
+  SHUTTING_DOWN: { status: 503, title: 'proxy is shutting down' },
+  REQUEST_BODY_ERROR: { status: 400, title: 'request body could not be read' },
+  INTERNAL: { status: 500, title: 'internal error' },
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export class ProxyError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ProxyError';
+    this.code = code;
+    this.status = ErrorCodes[code].status;
+  }
+}
+
+/** A problem with the configuration: every problem is listed, each with its path in the file. */
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** Why a token request failed, in the terms the token manager acts on. */
+export type TokenFailureKind =
+  /** Network error, timeout, 5xx, 429: keep the old token and retry with backoff. */
+  | 'transient'
+  /** invalid_grant and equivalents: the refresh token is spent, expired or revoked. Stop refreshing. */
+  | 'credential_dead'
+  /** invalid_client, 401, other 4xx: the client configuration is wrong. Stop refreshing. */
+  | 'client_rejected';
+
+export class TokenEndpointError extends Error {
+  readonly kind: TokenFailureKind;
+  readonly httpStatus: number | undefined;
+  /** The provider's own error code (e.g. `invalid_grant`, `error.token.invalid`), safe to log. */
+  readonly providerCode: string | undefined;
+  /** Retry-After from a 429/503, in milliseconds. */
+  readonly retryAfterMs: number | undefined;
+
+  constructor(
+    kind: TokenFailureKind,
+    message: string,
+    details: { httpStatus?: number; providerCode?: string; retryAfterMs?: number; cause?: unknown } = {},
+  ) {
+    super(message, { cause: details.cause });
+    this.name = 'TokenEndpointError';
+    this.kind = kind;
+    this.httpStatus = details.httpStatus;
+    this.providerCode = details.providerCode;
+    this.retryAfterMs = details.retryAfterMs;
+  }
+}
+
+/** The token store failed (disk, network); the message names the location but never a token. */
+export class StoreError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreError';
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * CLI entry: parse arguments, load config, run a command. The only place that decides the process's
+ * fate (signals, exit codes). Everything else is in createApp, which tests use directly.
+ */
+import { readFileSync } from 'node:fs';
+import { createApp } from './app.js';
+import { describeConfig } from './cli/check.js';
+import { parseArgs, usage, UsageError } from './cli/args.js';
+import { loadConfigFile } from './config/load.js';
+import { ConfigError, StoreError } from './errors.js';
+import { createLogger } from './log.js';
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let args;
+  try {
+    args = parseArgs(argv, process.env);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`oauth-sidecar: ${error.message}\n\n${usage.main}\n`);
+    return 2;
+  }
+  if (args.version) {
+    process.stdout.write(`${packageVersion()}\n`);
+    return 0;
+  }
+  if (args.help) {
+    process.stdout.write(`${argv.length > 1 && argv[0] !== 'help' ? usage[args.command] : usage.main}\n`);
+    return 0;
+  }
+
+  let config;
+  try {
+    config = loadConfigFile(args.configPath);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`oauth-sidecar: ${error.message}\n`);
+    return 1;
+  }
+  if (args.command === 'check') {
+    process.stdout.write(`${describeConfig(config)}\n`);
+    return 0;
+  }
+  return serve(config);
+}
+
+async function serve(config: ReturnType<typeof loadConfigFile>): Promise<number> {
+  const logger = createLogger({ level: config.log.level });
+  const app = createApp(config, { logger, version: packageVersion() });
+  try {
+    await app.start();
+  } catch (error) {
+    const message = error instanceof StoreError || isListenError(error) ? (error as Error).message : String(error);
+    logger.fatal({ event: 'start_failed' }, `cannot start: ${message}`);
+    logger.flush();
+    process.stderr.write(`oauth-sidecar: cannot start: ${message}\n`);
+    await app.stop().catch(() => undefined);
+    return 1;
+  }
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        logger.warn({ event: 'forced_exit', signal }, 'second signal: exiting now');
+        logger.flush();
+        process.exit(1);
+      }
+      stopping = true;
+      logger.info({ event: 'draining', signal }, `${signal}: finishing in-flight requests`);
+      app.stop().then(
+        () => {
+          logger.info({ event: 'stopped' }, 'stopped');
+          logger.flush();
+          resolve(0);
+        },
+        (error: unknown) => {
+          logger.error({ event: 'stop_failed', err: String(error) }, 'error while stopping');
+          logger.flush();
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
+
+function isListenError(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL';
+}
+
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}

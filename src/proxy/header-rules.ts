@@ -1,0 +1,84 @@
+/**
+ * Which headers cross the proxy. Requests lose hop-by-hop headers (RFC 9110 §7.6.1), every credential
+ * the client sent (Authorization, Proxy-Authorization, the upstream's `stripHeaders`), and any
+ * forwarding headers it claimed, then gain the bearer token and fresh X-Forwarded-* headers.
+ */
+import type { IncomingMessage } from 'node:http';
+
+/**
+ * RFC 9110 §7.6.1 connection-specific fields, plus Proxy-Connection (pre-standard, still sent) and
+ * Transfer-Encoding / TE / Trailer framing (RFC 9112 §6.1, §7.4): each hop frames the message itself.
+ */
+const HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade', 'trailer',
+  'proxy-authenticate', 'proxy-authorization',
+]);
+
+/** Request headers never forwarded: credentials, and headers the proxy sets itself. */
+const REQUEST_DROPPED = new Set([
+  'authorization', 'host', 'expect', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id',
+]);
+
+export interface RequestHeaderRules {
+  /** Lowercased extra header names to strip (the upstream's `stripHeaders`). */
+  readonly strip: ReadonlySet<string>;
+}
+
+/** The headers to send upstream, as undici's flat [name, value, …] list, without the Authorization header. */
+export function upstreamRequestHeaders(req: IncomingMessage, rules: RequestHeaderRules, requestId: string): string[] {
+  const raw = req.rawHeaders;
+  const connectionListed = connectionTokens(req.headers.connection);
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || REQUEST_DROPPED.has(lower) || rules.strip.has(lower)) continue;
+    if (connectionListed && connectionListed.has(lower)) continue;
+    out.push(name, raw[i + 1] as string);
+  }
+  const priorFor = req.headers['x-forwarded-for'];
+  const clientAddress = req.socket.remoteAddress ?? 'unknown';
+  out.push(
+    'x-forwarded-for', priorFor ? `${priorFor}, ${clientAddress}` : clientAddress,
+    'x-forwarded-proto', 'http',
+    'x-forwarded-host', req.headers.host ?? '',
+    'x-request-id', requestId,
+  );
+  return out;
+}
+
+/** Response headers as Node's writeHead flat list, without hop-by-hop headers. */
+export function downstreamResponseHeaders(raw: readonly (Buffer | string)[]): string[] {
+  let connectionListed: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (String(raw[i]).toLowerCase() === 'connection') connectionListed = connectionTokens(String(raw[i + 1]), connectionListed);
+  }
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = typeof raw[i] === 'string' ? (raw[i] as string) : (raw[i] as Buffer).toString('latin1');
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) && lower !== 'trailer') continue;
+    if (connectionListed?.has(lower)) continue;
+    const value = raw[i + 1];
+    out.push(name, typeof value === 'string' ? value : (value as Buffer).toString('latin1'));
+  }
+  return out;
+}
+
+/** Response trailers as Node's addTrailers list. */
+export function trailerList(raw: readonly (Buffer | string)[] | null | undefined): [string, string][] {
+  const out: [string, string][] = [];
+  if (!raw) return out;
+  for (let i = 0; i < raw.length; i += 2) out.push([String(raw[i]), String(raw[i + 1])]);
+  return out;
+}
+
+function connectionTokens(value: string | undefined, into?: Set<string>): Set<string> | undefined {
+  if (!value) return into;
+  const set = into ?? new Set<string>();
+  for (const token of value.split(',')) {
+    const trimmed = token.trim().toLowerCase();
+    if (trimmed) set.add(trimmed);
+  }
+  return set;
+}

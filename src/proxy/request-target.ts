@@ -1,0 +1,74 @@
+/**
+ * Maps a request target to an upstream route and the path to send, refusing anything that could
+ * leave the route: absolute-form for another host, `*`, and paths with dot segments or encoded
+ * slashes/backslashes, which upstream servers may decode into a different path than we checked.
+ */
+import { ProxyError } from '../errors.js';
+
+export interface Routable {
+  /** "/collaborate" */
+  readonly routePath: string;
+  /** "/acme/api", or "" */
+  readonly targetBasePath: string;
+}
+
+export interface ResolvedTarget<R extends Routable> {
+  readonly route: R;
+  /** Path and query to send upstream, always starting with the target's base path. */
+  readonly upstreamPath: string;
+  /** The path without its query, for logs (queries may carry secrets). */
+  readonly logPath: string;
+}
+
+/** Encoded "/", "\", NUL and any literal backslash (RFC 3986 §3.3; cf. CVE-2021-41773-style traversal). */
+const FORBIDDEN_IN_PATH = /%2f|%5c|%00|\\/i;
+
+export function createTargetResolver<R extends Routable>(routes: readonly R[]): (url: string, host: string | undefined) => ResolvedTarget<R> {
+  // Longest prefix first, so /api/v2 wins over /api.
+  const ordered = [...routes].sort((a, b) => b.routePath.length - a.routePath.length);
+
+  return (url, host) => {
+    const target = originForm(url, host);
+    const queryStart = target.indexOf('?');
+    const path = queryStart === -1 ? target : target.slice(0, queryStart);
+    const query = queryStart === -1 ? '' : target.slice(queryStart);
+    const route = ordered.find((candidate) => path === candidate.routePath || path.startsWith(`${candidate.routePath}/`));
+    if (!route) throw new ProxyError('ROUTE_NOT_FOUND', `no upstream is routed at ${truncate(path)}`);
+    const rest = path.slice(route.routePath.length);
+    if (FORBIDDEN_IN_PATH.test(rest) || hasDotSegment(rest)) {
+      throw new ProxyError('BAD_REQUEST_TARGET', 'the path contains dot segments, encoded slashes or backslashes, which are refused');
+    }
+    const upstreamPath = `${route.targetBasePath}${rest}` || '/';
+    return { route, upstreamPath: upstreamPath + query, logPath: path };
+  };
+}
+
+/** Accepts origin-form, and absolute-form only when it names this proxy itself (RFC 9112 §3.2.2). */
+function originForm(url: string, host: string | undefined): string {
+  if (url.startsWith('/')) return url;
+  if (/^https?:\/\//i.test(url)) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new ProxyError('BAD_REQUEST_TARGET', 'malformed absolute request target');
+    }
+    if (host !== undefined && parsed.host.toLowerCase() === host.toLowerCase()) {
+      return url.slice(url.indexOf('/', url.indexOf('//') + 2) >>> 0) || '/';
+    }
+    throw new ProxyError('BAD_REQUEST_TARGET', 'this is not an open proxy: absolute-form requests for other hosts are refused');
+  }
+  throw new ProxyError('BAD_REQUEST_TARGET', 'request target must be a path');
+}
+
+function hasDotSegment(path: string): boolean {
+  for (const segment of path.split('/')) {
+    const decoded = segment.replace(/%2e/gi, '.');
+    if (decoded === '.' || decoded === '..') return true;
+  }
+  return false;
+}
+
+function truncate(text: string): string {
+  return text.length > 100 ? `${text.slice(0, 100)}…` : text;
+}

@@ -1,0 +1,51 @@
+/**
+ * Everything the request path needs for one upstream, built once at start-up: its settings, its
+ * connection pool, its token manager, and pre-bound metric children (so no label lookup per request).
+ */
+import { Pool } from 'undici';
+import type { Counter, Histogram } from 'prom-client';
+import type { UpstreamConfig } from '../config/types.js';
+import type { Metrics } from '../admin/metrics.js';
+import type { TokenManager } from '../tokens/token-manager.js';
+import type { RequestHeaderRules } from './header-rules.js';
+
+export interface Route {
+  readonly routePath: string;
+  readonly targetBasePath: string;
+  readonly upstream: UpstreamConfig;
+  readonly tokens: TokenManager;
+  readonly pool: Pool;
+  readonly headerRules: RequestHeaderRules;
+  readonly metrics: Metrics;
+  readonly upstreamDuration: ReturnType<Histogram<'upstream'>['labels']>;
+  countRequest(status: number): void;
+}
+
+export function createRoute(upstream: UpstreamConfig, tokens: TokenManager, metrics: Metrics): Route {
+  const pool = new Pool(upstream.targetOrigin, {
+    connections: upstream.maxConnections,
+    connect: { timeout: upstream.connectTimeoutMs },
+    headersTimeout: upstream.headersTimeoutMs,
+    bodyTimeout: upstream.bodyIdleTimeoutMs,
+    keepAliveTimeout: 4_000,
+  });
+  const byStatus = new Map<number, ReturnType<Counter<'upstream' | 'status'>['labels']>>();
+  return {
+    routePath: upstream.routePath,
+    targetBasePath: upstream.targetBasePath,
+    upstream,
+    tokens,
+    pool,
+    headerRules: { strip: new Set(upstream.stripHeaders) },
+    metrics,
+    upstreamDuration: metrics.upstreamDuration.labels(upstream.name),
+    countRequest(status) {
+      let counter = byStatus.get(status);
+      if (!counter) {
+        counter = metrics.requests.labels(upstream.name, String(status));
+        byStatus.set(status, counter);
+      }
+      counter.inc();
+    },
+  };
+}

@@ -1,0 +1,24 @@
+/** Token store that lives and dies with the process: for tests and throwaway runs. */
+import { ChangeFeed, LockTable } from './lock-table.js';
+import type { CompareAndSetResult, TokenRecord, TokenStore } from './token-store.js';
+
+export function createMemoryStore(): TokenStore {
+  const records = new Map<string, TokenRecord>();
+  const locks = new LockTable();
+  const feed = new ChangeFeed();
+  return {
+    description: 'memory (lost on restart)',
+    read: async (key) => records.get(key),
+    async compareAndSet(key, expectedGeneration, next): Promise<CompareAndSetResult> {
+      if ((records.get(key)?.generation ?? 0) !== expectedGeneration) return 'stale';
+      records.set(key, next);
+      feed.publish(key, next.generation);
+      return 'applied';
+    },
+    acquireLock: async (key, owner, ttlMs) => locks.acquire(key, owner, ttlMs),
+    renewLock: async (key, owner, ttlMs) => locks.renew(key, owner, ttlMs),
+    releaseLock: async (key, owner) => locks.release(key, owner),
+    subscribe: (listener) => feed.subscribe(listener),
+    close: async () => {},
+  };
+}

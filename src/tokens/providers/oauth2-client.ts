@@ -1,0 +1,140 @@
+/**
+ * One generic OAuth2 token client (RFC 6749 §4.1.3, §4.3, §6) configured by a preset: how the body is
+ * encoded, where the client credentials go, and how answers are read. It never logs; its errors carry
+ * the provider's error code and description but never a token or secret.
+ */
+import { Agent, errors as undiciErrors, request } from 'undici';
+import type { AuthConfig } from '../../config/types.js';
+import { TokenEndpointError } from '../../errors.js';
+import { classifyTokenError } from './classify-token-error.js';
+import { parseBody, readTokenResponse, type TokenResponse } from './parse-token-response.js';
+
+export type TokenGrant =
+  | { readonly type: 'refresh_token'; readonly refreshToken: string }
+  | { readonly type: 'password'; readonly username: string; readonly password: string }
+  | { readonly type: 'authorization_code'; readonly code: string; readonly redirectUri?: string };
+
+export interface TokenClient {
+  /** Sends one token request. Resolves with the tokens, or rejects with a classified TokenEndpointError. */
+  requestToken(grant: TokenGrant): Promise<TokenResponse>;
+  close(): Promise<void>;
+}
+
+/** A token answer larger than this is not a token answer; reading stops there. */
+const MAX_TOKEN_RESPONSE_BYTES = 256 * 1024;
+
+export function createOAuth2Client(auth: AuthConfig): TokenClient {
+  const dispatcher = new Agent({
+    connect: { timeout: auth.tokenRequestTimeoutMs },
+    headersTimeout: auth.tokenRequestTimeoutMs,
+    bodyTimeout: auth.tokenRequestTimeoutMs,
+  });
+
+  async function requestToken(grant: TokenGrant): Promise<TokenResponse> {
+    const secrets = secretsIn(grant, auth);
+    const sentAt = Date.now();
+    let status: number;
+    let text: string;
+    let retryAfter: string | undefined;
+    try {
+      const response = await request(auth.tokenUrl, {
+        method: 'POST',
+        dispatcher,
+        headers: requestHeaders(auth),
+        body: encodeBody(grantFields(grant, auth), auth.bodyEncoding),
+        signal: AbortSignal.timeout(auth.tokenRequestTimeoutMs),
+      });
+      status = response.statusCode;
+      retryAfter = headerValue(response.headers['retry-after']);
+      text = await readLimited(response.body);
+    } catch (error) {
+      throw new TokenEndpointError('transient', `token request failed: ${describeNetworkError(error)}`, { cause: error });
+    }
+    if (status < 200 || status >= 300) throw classifyTokenError(status, text, retryAfter, secrets);
+    const body = parseBody(text);
+    const tokens = body ? readTokenResponse(body, sentAt) : undefined;
+    if (!tokens) {
+      // The provider may have rotated the refresh token and sent it in a body we cannot read: say so.
+      throw new TokenEndpointError('transient', `token endpoint answered HTTP ${status} without a readable access_token`, { httpStatus: status });
+    }
+    return tokens;
+  }
+
+  return { requestToken, close: () => dispatcher.close() };
+}
+
+function grantFields(grant: TokenGrant, auth: AuthConfig): Record<string, string> {
+  const fields: Record<string, string> = { grant_type: grant.type };
+  if (grant.type === 'refresh_token') fields.refresh_token = grant.refreshToken;
+  if (grant.type === 'password') Object.assign(fields, { username: grant.username, password: grant.password });
+  if (grant.type === 'authorization_code') {
+    fields.code = grant.code;
+    if (grant.redirectUri) fields.redirect_uri = grant.redirectUri;
+  }
+  if (auth.scope) fields.scope = auth.scope;
+  // Collaborate wants client_id and client_secret in the body; Keycloak public clients send client_id only.
+  if ((auth.clientAuth === 'body' || auth.clientAuth === 'none') && auth.clientId) fields.client_id = auth.clientId;
+  if (auth.clientAuth === 'body' && auth.clientSecret) fields.client_secret = auth.clientSecret.reveal();
+  return fields;
+}
+
+function requestHeaders(auth: AuthConfig): Record<string, string> {
+  const headers: Record<string, string> = {
+    'content-type': auth.bodyEncoding === 'json' ? 'application/json' : 'application/x-www-form-urlencoded',
+    accept: 'application/json, application/xml;q=0.9, */*;q=0.1',
+  };
+  if (auth.clientAuth === 'basic' && auth.clientId) {
+    // RFC 6749 §2.3.1: both parts are form-encoded before base64.
+    const pair = `${formEncode(auth.clientId)}:${formEncode(auth.clientSecret?.reveal() ?? '')}`;
+    headers.authorization = `Basic ${Buffer.from(pair).toString('base64')}`;
+  }
+  if (auth.clientAuth === 'headers') {
+    if (auth.clientId) headers[auth.clientIdHeader] = auth.clientId;
+    if (auth.clientSecret) headers[auth.clientSecretHeader] = auth.clientSecret.reveal();
+  }
+  // v3 decoupled flow: the token endpoint also wants the TPP's own bearer token.
+  if (auth.tppToken) headers.authorization = `Bearer ${auth.tppToken.reveal()}`;
+  return headers;
+}
+
+function encodeBody(fields: Record<string, string>, encoding: 'form' | 'json'): string {
+  return encoding === 'json' ? JSON.stringify(fields) : new URLSearchParams(fields).toString();
+}
+
+function formEncode(value: string): string {
+  return encodeURIComponent(value).replace(/%20/g, '+');
+}
+
+async function readLimited(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > MAX_TOKEN_RESPONSE_BYTES) {
+      body.destroy();
+      break;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function secretsIn(grant: TokenGrant, auth: AuthConfig): string[] {
+  const secrets = [auth.clientSecret?.reveal(), auth.tppToken?.reveal()];
+  if (grant.type === 'refresh_token') secrets.push(grant.refreshToken);
+  if (grant.type === 'password') secrets.push(grant.password);
+  if (grant.type === 'authorization_code') secrets.push(grant.code);
+  return secrets.filter((secret): secret is string => Boolean(secret));
+}
+
+function describeNetworkError(error: unknown): string {
+  if (error instanceof undiciErrors.ConnectTimeoutError) return 'connect timeout';
+  if (error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError) return 'timed out';
+  if (error instanceof Error && error.name === 'TimeoutError') return 'timed out';
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' ? code : error instanceof Error ? error.name : 'network error';
+}

@@ -1,0 +1,42 @@
+/** Building token records: the seed, the record after a successful token request, and what is usable. */
+import type { TokenRecord } from '../store/token-store.js';
+import { fingerprint } from './fingerprint.js';
+import type { TokenGrant } from './providers/oauth2-client.js';
+import type { TokenResponse } from './providers/parse-token-response.js';
+import { DEFAULT_TOKEN_LIFETIME_MS } from './refresh-schedule.js';
+
+/** A record that holds only the configured refresh token; the first refresh turns it into a token pair. */
+export function seedRecord(previous: TokenRecord | undefined, refreshToken: string, writer: string): TokenRecord {
+  return {
+    generation: (previous?.generation ?? 0) + 1,
+    refreshToken,
+    obtainedAt: Date.now(),
+    source: 'seed',
+    seedFingerprint: fingerprint(refreshToken),
+    writer,
+  };
+}
+
+/** The record that replaces `previous` after a successful token request sent at `sentAt`. */
+export function nextRecord(previous: TokenRecord | undefined, tokens: TokenResponse, grant: TokenGrant, sentAt: number, writer: string): TokenRecord {
+  // A provider that does not rotate returns no refresh token: the one we sent stays valid.
+  const keptRefreshToken = grant.type === 'refresh_token' ? grant.refreshToken : undefined;
+  const refreshToken = tokens.refreshToken ?? keptRefreshToken;
+  const refreshTokenExpiresAt = tokens.refreshToken ? tokens.refreshTokenExpiresAt : previous?.refreshTokenExpiresAt;
+  return {
+    generation: (previous?.generation ?? 0) + 1,
+    accessToken: tokens.accessToken,
+    accessTokenExpiresAt: tokens.accessTokenExpiresAt ?? sentAt + DEFAULT_TOKEN_LIFETIME_MS,
+    ...(refreshToken ? { refreshToken } : {}),
+    ...(refreshTokenExpiresAt ? { refreshTokenExpiresAt } : {}),
+    obtainedAt: sentAt,
+    source: grant.type === 'refresh_token' ? 'refresh' : grant.type,
+    ...(previous?.seedFingerprint ? { seedFingerprint: previous.seedFingerprint } : {}),
+    writer,
+  };
+}
+
+export function usableAccessToken(record: TokenRecord | undefined): { token: string; expiresAt: number } | undefined {
+  if (!record?.accessToken || record.dead) return undefined;
+  return { token: record.accessToken, expiresAt: record.accessTokenExpiresAt ?? record.obtainedAt + DEFAULT_TOKEN_LIFETIME_MS };
+}

@@ -1,0 +1,11 @@
+// Test doubles of the three upstream OAuth APIs (facts in PROVIDERS.md), as real HTTP servers.
+export { startFakeProvider } from './fake-provider/server.js';
+export type {
+  ApiBehaviour,
+  ApiHandler,
+  FakeProvider,
+  FakeProviderCounters,
+  FakeProviderOptions,
+  ProviderKind,
+  RecordedRequest,
+} from './fake-provider/types.js';

@@ -1,0 +1,113 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { apiaxFormat } from './apiax-format.js';
+import { collaborateFormat } from './collaborate-format.js';
+import { createContext, type ProviderContext } from './context.js';
+import { recordRequest, sendReply, textReply } from './http-io.js';
+import { resolveOptions } from './options.js';
+import { answerApiRequest, splitUrl } from './resource-api.js';
+import { answerTokenRequest } from './token-endpoint.js';
+import { TokenStore } from './token-store.js';
+import type { FakeProvider, FakeProviderOptions, ProviderKind } from './types.js';
+import { v3Format } from './v3-format.js';
+import type { WireFormatFactory } from './wire-format.js';
+
+const FORMATS: Readonly<Record<ProviderKind, WireFormatFactory>> = {
+  collaborate: collaborateFormat,
+  apiax: apiaxFormat,
+  v3: v3Format,
+};
+
+/** Start a real HTTP double of one upstream OAuth provider on 127.0.0.1, on a free port. */
+export async function startFakeProvider(options: FakeProviderOptions): Promise<FakeProvider> {
+  const resolved = resolveOptions(options);
+  const format = FORMATS[resolved.kind](resolved);
+  const store = new TokenStore({
+    kind: resolved.kind,
+    accessLifetimeSeconds: resolved.accessLifetimeSeconds,
+    refreshLifetimeSeconds: resolved.refreshLifetimeSeconds,
+    rotate: resolved.rotate,
+    killSessionOnReuse: resolved.killSessionOnReuse,
+    refreshExpiry: resolved.kind === 'collaborate' ? 'per-token' : 'session',
+    authorizationCodes: resolved.authorizationCodes,
+  });
+  const ctx = createContext(resolved, format, store);
+  const server = createServer((req, res) => {
+    route(ctx, req, res).catch(() => {
+      // Client went away mid-body, or a custom handler threw: nothing sensible left to send.
+      if (!res.headersSent) sendReply(res, textReply(500, 'Internal Server Error'));
+      else res.destroy();
+    });
+  });
+  const origin = await listen(server);
+  return buildProvider(ctx, server, origin);
+}
+
+async function route(ctx: ProviderContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const { path } = splitUrl(req.url ?? '');
+  const { tokenPaths, apiBasePath } = ctx.format;
+  if (tokenPaths.includes(path)) {
+    const reply = await answerTokenRequest(ctx, await recordRequest(req), path);
+    if (reply !== null) sendReply(res, reply);
+    return;
+  }
+  if (path === apiBasePath || path.startsWith(`${apiBasePath}/`)) {
+    answerApiRequest(ctx, await recordRequest(req), res);
+    return;
+  }
+  req.resume();
+  sendReply(res, textReply(404, 'Not Found'));
+}
+
+function listen(server: Server): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject);
+      const { port } = server.address() as AddressInfo;
+      resolve(`http://127.0.0.1:${port}`);
+    });
+  });
+}
+
+function buildProvider(ctx: ProviderContext, server: Server, origin: string): FakeProvider {
+  const { controls, format, store } = ctx;
+  let closing: Promise<void> | null = null;
+  return {
+    kind: ctx.options.kind,
+    origin,
+    tokenUrl: `${origin}${format.tokenPaths[0] ?? ''}`,
+    apiBaseUrl: `${origin}${format.apiBasePath}`,
+    counters: ctx.counters,
+    apiRequests: ctx.apiRequests,
+    tokenRequests: ctx.tokenRequests,
+    issuedTokens: store.issued,
+    issueRefreshToken: () => store.seedRefreshToken(),
+    expireAccessTokens: () => store.expireAllAccessTokens(),
+    failNextTokenCalls(count, status, body) {
+      controls.failures = { remaining: count, status, body };
+    },
+    setTokenDelay(ms) {
+      controls.tokenDelayMs = ms;
+    },
+    setApiBehaviour(b) {
+      controls.apiBehaviour = b;
+    },
+    setApiHandler(h) {
+      controls.apiHandler = h;
+    },
+    close() {
+      closing ??= closeServer(ctx, server);
+      return closing;
+    },
+  };
+}
+
+/** Quick and idempotent: ends delayed answers, then drops every socket, idle or busy. */
+function closeServer(ctx: ProviderContext, server: Server): Promise<void> {
+  ctx.stopSleeping();
+  return new Promise((resolve, reject) => {
+    server.close((err) => (err ? reject(err) : resolve()));
+    server.closeAllConnections();
+  });
+}
