@@ -46,18 +46,11 @@ export async function main(argv: readonly string[]): Promise<number> {
 async function serve(config: ReturnType<typeof loadConfigFile>): Promise<number> {
   const logger = createLogger({ level: config.log.level });
   const app = createApp(config, { logger, version: packageVersion() });
-  try {
-    await app.start();
-  } catch (error) {
-    const message = error instanceof StoreError || isListenError(error) ? (error as Error).message : String(error);
-    logger.fatal({ event: 'start_failed' }, `cannot start: ${message}`);
-    logger.flush();
-    process.stderr.write(`oauth-sidecar: cannot start: ${message}\n`);
-    await app.stop().catch(() => undefined);
-    return 1;
-  }
-
-  return new Promise<number>((resolve) => {
+  // The handlers go in before start(): a signal that arrives while starting, or just after the "started"
+  // line (start-up work such as the first token request may still hold the event loop), must drain and exit 0, not
+  // kill the process with the default action.
+  let starting: Promise<unknown> = Promise.resolve();
+  const stopped = new Promise<number>((resolve) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals) => {
       if (stopping) {
@@ -67,22 +60,38 @@ async function serve(config: ReturnType<typeof loadConfigFile>): Promise<number>
       }
       stopping = true;
       logger.info({ event: 'draining', signal }, `${signal}: finishing in-flight requests`);
-      app.stop().then(
-        () => {
-          logger.info({ event: 'stopped' }, 'stopped');
-          logger.flush();
-          resolve(0);
-        },
-        (error: unknown) => {
-          logger.error({ event: 'stop_failed', err: String(error) }, 'error while stopping');
-          logger.flush();
-          resolve(1);
-        },
-      );
+      starting
+        .catch(() => undefined)
+        .then(() => app.stop())
+        .then(
+          () => {
+            logger.info({ event: 'stopped' }, 'stopped');
+            logger.flush();
+            resolve(0);
+          },
+          (error: unknown) => {
+            logger.error({ event: 'stop_failed', err: String(error) }, 'error while stopping');
+            logger.flush();
+            resolve(1);
+          },
+        );
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
+
+  try {
+    starting = app.start();
+    await starting;
+  } catch (error) {
+    const message = error instanceof StoreError || isListenError(error) ? (error as Error).message : String(error);
+    logger.fatal({ event: 'start_failed' }, `cannot start: ${message}`);
+    logger.flush();
+    process.stderr.write(`oauth-sidecar: cannot start: ${message}\n`);
+    await app.stop().catch(() => undefined);
+    return 1;
+  }
+  return stopped;
 }
 
 function isListenError(error: unknown): boolean {

@@ -33,7 +33,8 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Pars
       if (!value) throw new UsageError('--config needs a file path');
       configPath = value;
     } else if (arg.startsWith('--config=')) configPath = arg.slice('--config='.length);
-    else throw new UsageError(`unknown option "${arg}"`);
+    // Only the name: `--client-secret=…` must not echo its value into a terminal or a log collector.
+    else throw new UsageError(`unknown option "${arg.split('=')[0]}"`);
   }
   return { command, configPath, help, version };
 }

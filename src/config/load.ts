@@ -10,7 +10,7 @@ import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { presets } from '../tokens/providers/presets.js';
 import { interpolateEnv } from './interpolate.js';
-import { configSchema, type RawAuth, type RawConfig, type RawUpstream } from './schema.js';
+import { configSchema, upstreamSchema, type RawAuth, type RawConfig, type RawUpstream } from './schema.js';
 import { Secret } from './secret.js';
 import type { AuthConfig, Config, Endpoint, UpstreamConfig } from './types.js';
 
@@ -44,7 +44,11 @@ export function parseConfig(text: string, options: LoadOptions & { source?: stri
   resolveFileSecrets(interpolated, baseDir, problems);
 
   const parsed = configSchema.safeParse(interpolated);
-  if (!parsed.success) problems.push(...describeIssues(parsed.error.issues));
+  if (!parsed.success) {
+    problems.push(...describeIssues(parsed.error.issues));
+    // Still report route and target problems, so that one run lists every problem in the file.
+    checkValidUpstreams(interpolated, problems);
+  }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
 
   const config = buildConfig(parsed.data, source, baseDir, problems);
@@ -56,6 +60,8 @@ function describeIssues(issues: readonly z.core.$ZodIssue[]): string[] {
   return issues.map((issue) => {
     const path = issue.path.map(String).join('.') || '(top level)';
     if (issue.code === 'unrecognized_keys') return `${path}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
+    // A bad record key (upstream name): zod's own message is "Invalid key in record"; say why instead.
+    if (issue.code === 'invalid_key') return `${path}: ${issue.issues.map((inner) => inner.message).join('; ')}`;
     return `${path}: ${issue.message}`;
   });
 }
@@ -92,12 +98,7 @@ function resolveFileSecrets(raw: unknown, baseDir: string, problems: string[]): 
 
 function buildConfig(raw: RawConfig, source: string, baseDir: string, problems: string[]): Config {
   const upstreams = Object.entries(raw.upstreams).map(([name, upstream]) => buildUpstream(name, upstream, problems));
-  const seenPaths = new Map<string, string>();
-  for (const upstream of upstreams) {
-    const other = seenPaths.get(upstream.routePath);
-    if (other) problems.push(`upstreams.${upstream.name}.path: ${upstream.routePath} is already routed to ${other}`);
-    seenPaths.set(upstream.routePath, upstream.name);
-  }
+  checkDuplicateRoutes(upstreams, problems);
   return {
     source,
     listen: parseEndpoint(raw.listen),
@@ -107,6 +108,25 @@ function buildConfig(raw: RawConfig, source: string, baseDir: string, problems: 
     drainTimeoutMs: raw.drainTimeoutMs,
     upstreams,
   };
+}
+
+/** After a schema failure: the route and target checks of every upstream that is valid on its own. */
+function checkValidUpstreams(raw: unknown, problems: string[]): void {
+  const upstreams = isRecord(raw) && isRecord(raw.upstreams) ? raw.upstreams : {};
+  const built = Object.entries(upstreams).flatMap(([name, upstream]) => {
+    const parsed = upstreamSchema.safeParse(upstream);
+    return parsed.success ? [buildUpstream(name, parsed.data, problems)] : [];
+  });
+  checkDuplicateRoutes(built, problems);
+}
+
+function checkDuplicateRoutes(upstreams: readonly UpstreamConfig[], problems: string[]): void {
+  const seenPaths = new Map<string, string>();
+  for (const upstream of upstreams) {
+    const other = seenPaths.get(upstream.routePath);
+    if (other) problems.push(`upstreams.${upstream.name}.path: ${upstream.routePath} is already routed to ${other}`);
+    seenPaths.set(upstream.routePath, upstream.name);
+  }
 }
 
 function buildUpstream(name: string, raw: RawUpstream, problems: string[]): UpstreamConfig {

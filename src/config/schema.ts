@@ -7,7 +7,8 @@ import { z } from 'zod';
 
 const hostPort = z
   .string()
-  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:8080')
+  // abort: a value that is not host:port at all gets one problem, not a second one about its port.
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, { error: 'expected host:port, e.g. 127.0.0.1:8080', abort: true })
   .refine((value) => {
     const port = Number(value.slice(value.lastIndexOf(':') + 1));
     return port >= 0 && port <= 65535;
@@ -45,7 +46,7 @@ const authSchema = z.strictObject({
   tokenWaitTimeoutMs: millis(15_000),
 });
 
-const upstreamSchema = z.strictObject({
+export const upstreamSchema = z.strictObject({
   target: httpUrl,
   path: z
     .string()

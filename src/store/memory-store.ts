@@ -8,10 +8,11 @@ export function createMemoryStore(): TokenStore {
   const feed = new ChangeFeed();
   return {
     description: 'memory (lost on restart)',
-    read: async (key) => records.get(key),
+    // Copies in and out, like every other store: a caller's later mutation never changes what is stored.
+    read: async (key) => structuredClone(records.get(key)),
     async compareAndSet(key, expectedGeneration, next): Promise<CompareAndSetResult> {
       if ((records.get(key)?.generation ?? 0) !== expectedGeneration) return 'stale';
-      records.set(key, next);
+      records.set(key, structuredClone(next));
       feed.publish(key, next.generation);
       return 'applied';
     },
