@@ -66,8 +66,15 @@ export function createApp(config: Config, options: AppOptions): App {
     metrics.setExpirySource(() => statuses().map((status) => ({ upstream: status.upstream, expiresInSeconds: status.expiresInSeconds })));
     await Promise.all(managers.map((manager) => manager.start()));
 
-    const handler = createRequestHandler({ resolveTarget: createTargetResolver(routes), logger, accessLog: config.log.accessLog });
-    proxyServer = createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
+    const handler = createRequestHandler({
+      resolveTarget: createTargetResolver(routes),
+      logger,
+      accessLog: config.log.accessLog,
+      countUnrouted: (status) => metrics.requests.inc({ upstream: '', status: String(status) }),
+    });
+    // requestTimeout 0: a 1 GiB upload or download may take longer than Node's 5-minute default; slow
+    // clients are still bounded by headersTimeout, and upstream silence by the route's timeouts.
+    proxyServer = createServer({ keepAliveTimeout: 5_000, requestTimeout: 0, headersTimeout: 30_000 }, (req, res) => {
       if (draining) res.shouldKeepAlive = false;
       handler(req, res);
     });
@@ -102,12 +109,16 @@ export function createApp(config: Config, options: AppOptions): App {
     if (proxyServer) {
       const closed = new Promise<void>((resolve) => proxyServer?.close(() => resolve()));
       proxyServer.closeIdleConnections();
+      // A keep-alive connection whose in-flight response finishes becomes idle but stays open until the
+      // client drops it: close such connections as they go idle rather than wait out the drain time.
+      const sweeper = setInterval(() => proxyServer?.closeIdleConnections(), 50);
       const timer = setTimeout(() => {
         logger.warn({ event: 'drain_timeout', openConnections: sockets.size }, 'drain time is up; closing the remaining connections');
         proxyServer?.closeAllConnections();
       }, config.drainTimeoutMs);
       await closed;
       clearTimeout(timer);
+      clearInterval(sweeper);
     }
     await new Promise<void>((resolve) => (adminServer ? adminServer.close(() => resolve()) : resolve()));
     adminServer?.closeAllConnections();
@@ -141,7 +152,12 @@ function isLoopback(host: string): boolean {
 }
 
 function refuseRaw(socket: Duplex, status: number, message: string): void {
-  const body = JSON.stringify({ error: { code: status === 400 ? 'BAD_REQUEST_TARGET' : 'NOT_SUPPORTED', message } });
+  // Same contract as sendProxyError: {"error":{"code","message","requestId"}} and X-Request-Id.
+  const requestId = randomUUID();
+  const body = JSON.stringify({ error: { code: status === 400 ? 'BAD_REQUEST_TARGET' : 'NOT_SUPPORTED', message, requestId } });
   const reason = status === 400 ? 'Bad Request' : 'Not Implemented';
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+      `cache-control: no-store\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }

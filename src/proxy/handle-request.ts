@@ -14,7 +14,7 @@ import { forward, sendHeld, type ForwardResult } from './forward.js';
 import { upstreamRequestHeaders } from './header-rules.js';
 import { readReplayableBody } from './request-body.js';
 import type { Route } from './route.js';
-import type { createTargetResolver } from './request-target.js';
+import { hostNamingListener, type createTargetResolver } from './request-target.js';
 
 interface RequestContext {
   readonly id: string;
@@ -34,10 +34,12 @@ export interface RequestHandlerOptions {
   resolveTarget: ReturnType<typeof createTargetResolver<Route>>;
   logger: Logger;
   accessLog: boolean;
+  /** Counts requests that matched no route (404, 400), under upstream="". */
+  countUnrouted(status: number): void;
 }
 
 export function createRequestHandler(options: RequestHandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const { resolveTarget, logger, accessLog } = options;
+  const { resolveTarget, logger, accessLog, countUnrouted } = options;
 
   return (req, res) => {
     const incomingId = req.headers['x-request-id'];
@@ -51,7 +53,11 @@ export function createRequestHandler(options: RequestHandlerOptions): (req: Inco
       generation: undefined,
       errorCode: undefined,
     };
-    res.once('close', () => finishRequest(context, res, logger, accessLog));
+    res.once('close', () => {
+      if (context.route) context.route.countRequest(context.status || res.statusCode);
+      else countUnrouted(context.status || res.statusCode);
+      finishRequest(context, res, logger, accessLog);
+    });
     handle(req, res, context).catch((error: unknown) => failRequest(res, context, error, logger));
   };
 
@@ -59,7 +65,7 @@ export function createRequestHandler(options: RequestHandlerOptions): (req: Inco
     // TRACE would echo the attached bearer token back to the client (RFC 9110 §9.3.8 warns of exactly this).
     if (req.method === 'TRACE' || req.method === 'CONNECT') throw new ProxyError('METHOD_NOT_ALLOWED', `${req.method} is not allowed`);
     context.logPath = (req.url ?? '').split('?')[0]?.slice(0, 200) ?? '';
-    const target = resolveTarget(req.url ?? '', req.headers.host);
+    const target = resolveTarget(req.url ?? '', hostNamingListener(req.headers.host, req.socket.localAddress, req.socket.localPort));
     const route = target.route;
     context.route = route;
     context.logPath = target.logPath;
@@ -98,7 +104,9 @@ export function createRequestHandler(options: RequestHandlerOptions): (req: Inco
     }
     context.replayed = true;
     const second = await send(fresh, () => false);
-    route.metrics.replays.inc({ upstream: route.upstream.name, outcome: second.kind === 'sent' && !replayOn.has(second.status) ? 'accepted' : 'rejected' });
+    const accepted = second.kind === 'sent' && !replayOn.has(second.status);
+    if (accepted) route.tokens.confirmReplayAccepted(fresh.generation);
+    route.metrics.replays.inc({ upstream: route.upstream.name, outcome: accepted ? 'accepted' : 'rejected' });
     settle(res, context, second);
   }
 }
@@ -125,7 +133,7 @@ function upstreamFailure(error: Error, upstream: string): ProxyError {
     return new ProxyError('UPSTREAM_TIMEOUT', `upstream ${upstream} did not answer in time`, { cause: error });
   }
   const code = (error as { code?: unknown }).code;
-  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'ECONNRESET' || code === 'EAI_AGAIN') {
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'ECONNRESET' || code === 'EAI_AGAIN') {
     return new ProxyError('UPSTREAM_UNREACHABLE', `upstream ${upstream} is unreachable (${String(code)})`, { cause: error });
   }
   if (error instanceof undiciErrors.RequestAbortedError) {
@@ -156,9 +164,8 @@ function failRequest(res: ServerResponse, context: RequestContext, error: unknow
 }
 
 function finishRequest(context: RequestContext, res: ServerResponse, logger: Logger, accessLog: boolean): void {
-  const status = context.status || res.statusCode;
-  context.route?.countRequest(status);
   if (!accessLog) return;
+  const status = context.status || res.statusCode;
   logger.info(
     {
       reqId: context.id,

@@ -61,9 +61,27 @@ function originForm(url: string, host: string | undefined): string {
   throw new ProxyError('BAD_REQUEST_TARGET', 'request target must be a path');
 }
 
+/**
+ * The Host header if it names the listener the request came in on (its port, and its address or, on
+ * loopback, "localhost"); otherwise undefined. Absolute-form is accepted only for this authority: a
+ * client can put any host in both the target and Host (`curl -x`), so matching the two proves nothing.
+ * A DNS name of the proxy is not known here, so absolute-form through one is refused; origin-form works.
+ */
+export function hostNamingListener(host: string | undefined, localAddress: string | undefined, localPort: number | undefined): string | undefined {
+  if (!host || !localAddress || localPort === undefined) return undefined;
+  const match = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(host);
+  if (!match) return undefined;
+  const name = (match[1] ?? '').replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  if (Number(match[2] ?? 80) !== localPort) return undefined;
+  const local = localAddress.replace(/^::ffff:/i, '').toLowerCase();
+  const loopback = local === '::1' || local.startsWith('127.');
+  return name === local || (loopback && name === 'localhost') ? host : undefined;
+}
+
 function hasDotSegment(path: string): boolean {
   for (const segment of path.split('/')) {
-    const decoded = segment.replace(/%2e/gi, '.');
+    // Servlet containers drop ";params" before resolving dot segments, so "..;x" climbs like ".." there.
+    const decoded = segment.replace(/%2e/gi, '.').replace(/(;|%3b).*$/is, '');
     if (decoded === '.' || decoded === '..') return true;
   }
   return false;
