@@ -15,6 +15,9 @@ import { MAX_TIMER_DELAY_MS, backoffDelay, refreshAt } from './refresh-schedule.
 import { nextRecord, seedRecord, usableAccessToken } from './token-record.js';
 import type { TokenStatus } from './token-status.js';
 
+/** See replayDecision: how long a token that was rejected right after a rejection-triggered refresh is trusted. */
+const SUSPECT_REJECTION_MIN_AGE_MS = 60_000;
+
 export interface CurrentToken {
   readonly generation: number;
   readonly expiresAt: number;
@@ -124,8 +127,12 @@ export class TokenManager {
     if (current && current.generation > rejectedGeneration) return 'newer';
     if (rejectedGeneration !== this.#token?.generation) return 'none';
     // Bounded: a token fetched because its predecessor was rejected, and rejected too, means the upstream
-    // refuses for another reason (Collaborate's 403 for a forbidden resource). Refresh again only on the clock.
-    if (rejectedGeneration === this.#rejectionBornGeneration) return 'none';
+    // refuses for another reason (Collaborate's 403 for a forbidden resource). Such a token is refreshed on
+    // rejection again only once it is a minute old, so a revoked token still recovers before its clock refresh.
+    if (rejectedGeneration === this.#rejectionBornGeneration && Date.now() - (this.#record?.obtainedAt ?? 0) < SUSPECT_REJECTION_MIN_AGE_MS) return 'none';
+    // Backing off after a failed refresh: a rejection joins a refresh in flight but never starts one early,
+    // or every rejected request during a token endpoint outage would send a token request of its own.
+    if (!this.#refreshing && Date.now() < this.#nextAttemptAt) return 'none';
     return 'refresh';
   }
 
@@ -138,6 +145,14 @@ export class TokenManager {
     }
     const token = this.current();
     return token && token.generation > rejectedGeneration ? token : undefined;
+  }
+
+  /**
+   * A replay with this generation was accepted: the rejection that produced it was about the token after
+   * all, so later rejections of it may trigger a refresh again (e.g. the upstream revoked it).
+   */
+  confirmReplayAccepted(generation: number): void {
+    if (generation === this.#rejectionBornGeneration) this.#rejectionBornGeneration = -1;
   }
 
   /** Single-flight: every caller during a refresh shares the same one. */
@@ -218,7 +233,7 @@ export class TokenManager {
         this.#recordOutcome('success', reason, Date.now() - startedAt);
         this.#log.info(
           {
-            event: 'token_refreshed', reason, grant: grant.type, generation: next.generation, latencyMs: Date.now() - startedAt,
+            event: 'token_refreshed', outcome: 'success', reason, grant: grant.type, generation: next.generation, latencyMs: Date.now() - startedAt,
             expiresInSeconds: Math.round(((next.accessTokenExpiresAt ?? startedAt) - Date.now()) / 1000),
             accessToken: fingerprint(next.accessToken), refreshToken: fingerprint(next.refreshToken),
             refreshTokenRotated: grant.type === 'refresh_token' && next.refreshToken !== grant.refreshToken,
@@ -310,7 +325,7 @@ export class TokenManager {
     this.#recordOutcome('transient_error', reason, latencyMs, failure.message);
     const keeping = this.current() ? 'keeping the current token' : 'no usable token meanwhile';
     this.#log.warn(
-      { event: 'refresh_failed', reason, httpStatus: failure.httpStatus, failures: this.#consecutiveFailures, retryInMs: Math.round(delay) },
+      { event: 'refresh_failed', outcome: 'transient_error', reason, latencyMs, httpStatus: failure.httpStatus, failures: this.#consecutiveFailures, retryInMs: Math.round(delay) },
       `token refresh for ${this.name} failed (${failure.message}); ${keeping}; retrying in ${Math.round(delay / 1000)} s`,
     );
   }
@@ -326,9 +341,10 @@ export class TokenManager {
     delete (dead as { refreshInFlight?: unknown }).refreshInFlight;
     await this.#store.compareAndSet(this.name, record?.generation ?? 0, dead).catch(() => undefined);
     this.#record = dead;
-    this.#recordOutcome(failure.kind === 'client_rejected' ? 'client_rejected' : 'credential_dead', reason, latencyMs, failure.message);
+    const outcome = failure.kind === 'client_rejected' ? 'client_rejected' : 'credential_dead';
+    this.#recordOutcome(outcome, reason, latencyMs, failure.message);
     this.#metrics.credentialDead.set({ upstream: this.name }, 1);
-    this.#log.error({ event: 'credential_dead', providerCode: failure.providerCode, httpStatus: failure.httpStatus }, `CREDENTIAL DEAD for ${this.name}: ${reasonText}`);
+    this.#log.error({ event: 'credential_dead', outcome, reason, latencyMs, providerCode: failure.providerCode, httpStatus: failure.httpStatus }, `CREDENTIAL DEAD for ${this.name}: ${reasonText}`);
   }
 
   async #acquireLock(ttlMs: number): Promise<boolean> {
