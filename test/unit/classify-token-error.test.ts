@@ -1,0 +1,146 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { TokenEndpointError } from '../../src/errors.js';
+import { classifyTokenError } from '../../src/tokens/providers/classify-token-error.js';
+
+const REFRESH_TOKEN = 'eyJhbGciOiJIUzI1NiJ9.refresh-token-Secret-4f1c';
+const CLIENT_SECRET = 'client-secret-9QzK';
+const hide = [REFRESH_TOKEN, CLIENT_SECRET];
+
+function keycloak(description: string): string {
+  return JSON.stringify({ error: 'invalid_grant', error_description: description });
+}
+
+function v3Envelope(httpCode: number, code: string, description: string): string {
+  return JSON.stringify({
+    group_header: { message_identification: 'm-1', creation_date_time: '2024-01-01T00:00:00Z', http_code: httpCode },
+    error: { request_id: 'r-1', failures: [{ code, description }] },
+  });
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('classifyTokenError: dead credentials', () => {
+  for (const description of ['Token is not active', 'Session not active', 'Stale token', 'Maximum allowed refresh token reuse exceeded', 'Invalid refresh token']) {
+    it(`Keycloak 400 invalid_grant "${description}" → credential_dead`, () => {
+      const error = classifyTokenError(400, keycloak(description), undefined, hide);
+      expect(error).toBeInstanceOf(TokenEndpointError);
+      expect(error.kind).toBe('credential_dead');
+      expect(error.httpStatus).toBe(400);
+      expect(error.providerCode).toBe('invalid_grant');
+      expect(error.message).toBe(`token endpoint answered HTTP 400 (invalid_grant: ${description})`);
+    });
+  }
+
+  it('invalid_grant in XML (a Collaborate instance answering in its own format) → credential_dead', () => {
+    const error = classifyTokenError(400, '<OAuthError><error>invalid_grant</error><error_description>expired</error_description></OAuthError>', undefined, hide);
+    expect(error.kind).toBe('credential_dead');
+    expect(error.providerCode).toBe('invalid_grant');
+  });
+
+  it('invalid_grant with 401 is still a dead credential, not a client problem', () => {
+    expect(classifyTokenError(401, keycloak('Invalid refresh token'), undefined, hide).kind).toBe('credential_dead');
+  });
+
+  it('v3 400 envelope ("Oauth code expired") → credential_dead with the failure code', () => {
+    const error = classifyTokenError(400, v3Envelope(400, 'error.oauth.code.expired', 'Oauth code expired'), undefined, hide);
+    expect(error.kind).toBe('credential_dead');
+    expect(error.providerCode).toBe('error.oauth.code.expired');
+    expect(error.message).toContain('Oauth code expired');
+  });
+
+  it('a bare 400 without a recognisable body → credential_dead', () => {
+    expect(classifyTokenError(400, 'Bad Request', undefined, hide).kind).toBe('credential_dead');
+  });
+});
+
+describe('classifyTokenError: rejected clients', () => {
+  it('Keycloak 401 invalid_client → client_rejected', () => {
+    const error = classifyTokenError(401, JSON.stringify({ error: 'invalid_client', error_description: 'Invalid client credentials' }), undefined, hide);
+    expect(error.kind).toBe('client_rejected');
+    expect(error.providerCode).toBe('invalid_client');
+  });
+
+  it('400 with an RFC 6749 client error code (unauthorized_client, unsupported_grant_type) → client_rejected', () => {
+    expect(classifyTokenError(400, '{"error":"unauthorized_client"}', undefined, hide).kind).toBe('client_rejected');
+    expect(classifyTokenError(400, '{"error":"unsupported_grant_type"}', undefined, hide).kind).toBe('client_rejected');
+  });
+
+  it('IBM gateway 401 body {"httpCode":"401","httpMessage":"Unauthorized",…} → client_rejected', () => {
+    const body = JSON.stringify({ httpCode: '401', httpMessage: 'Unauthorized', moreInformation: 'Client id not registered.' });
+    const error = classifyTokenError(401, body, undefined, hide);
+    expect(error.kind).toBe('client_rejected');
+    expect(error.providerCode).toBe('Unauthorized');
+    expect(error.message).toBe('token endpoint answered HTTP 401 (Unauthorized: Client id not registered.)');
+  });
+
+  it('v3 401 envelope (error.apikey.missing) and a 403 → client_rejected', () => {
+    expect(classifyTokenError(401, v3Envelope(401, 'error.apikey.missing', 'API key missing'), undefined, hide).kind).toBe('client_rejected');
+    expect(classifyTokenError(403, '', undefined, hide).kind).toBe('client_rejected');
+  });
+});
+
+describe('classifyTokenError: transient failures', () => {
+  for (const status of [408, 429, 500, 502, 503, 504]) {
+    it(`${status} → transient`, () => {
+      // Even with an invalid_grant body: a proxy or gateway in between may forward anything on a 5xx.
+      expect(classifyTokenError(status, keycloak('Token is not active'), undefined, hide).kind).toBe('transient');
+      expect(classifyTokenError(status, '<html>oops</html>', undefined, hide).kind).toBe('transient');
+    });
+  }
+
+  it('parses Retry-After in seconds', () => {
+    expect(classifyTokenError(429, '', '120', hide).retryAfterMs).toBe(120_000);
+    expect(classifyTokenError(503, '', '0', hide).retryAfterMs).toBe(0);
+  });
+
+  it('parses Retry-After as an HTTP-date relative to now, and a past date as 0', () => {
+    vi.useFakeTimers({ now: Date.parse('2024-05-01T12:00:00Z') });
+    expect(classifyTokenError(503, '', 'Wed, 01 May 2024 12:00:30 GMT', hide).retryAfterMs).toBe(30_000);
+    expect(classifyTokenError(503, '', 'Wed, 01 May 2024 11:00:00 GMT', hide).retryAfterMs).toBe(0);
+  });
+
+  it('ignores a missing or unparseable Retry-After', () => {
+    expect(classifyTokenError(429, '', undefined, hide).retryAfterMs).toBeUndefined();
+    expect(classifyTokenError(429, '', 'later', hide).retryAfterMs).toBeUndefined();
+  });
+});
+
+describe('classifyTokenError: messages never leak what we sent', () => {
+  it('redacts the refresh token and client secret when the provider echoes them in a JSON description', () => {
+    const body = JSON.stringify({ error: 'invalid_grant', error_description: `Refresh token ${REFRESH_TOKEN} for client with secret ${CLIENT_SECRET} is not active` });
+    const error = classifyTokenError(400, body, undefined, hide);
+    expect(error.kind).toBe('credential_dead');
+    expect(error.message).not.toContain(REFRESH_TOKEN);
+    expect(error.message).not.toContain(CLIENT_SECRET);
+    expect(error.message).toContain('[redacted]');
+    expect(JSON.stringify(error)).not.toContain(REFRESH_TOKEN);
+    expect(String(error.cause ?? '')).not.toContain(REFRESH_TOKEN);
+  });
+
+  it('redacts an echoed token in the error code itself, in XML, and in a v3 envelope', () => {
+    for (const body of [
+      JSON.stringify({ error: REFRESH_TOKEN }),
+      `<error><error>invalid_grant</error><error_description>bad token ${REFRESH_TOKEN}</error_description></error>`,
+      v3Envelope(400, 'error.token.invalid', `refresh_token=${REFRESH_TOKEN}`),
+      JSON.stringify({ httpCode: '401', httpMessage: 'Unauthorized', moreInformation: `secret ${CLIENT_SECRET} rejected` }),
+    ]) {
+      const error = classifyTokenError(400, body, undefined, hide);
+      expect(error.message, body).not.toContain(REFRESH_TOKEN);
+      expect(error.message, body).not.toContain(CLIENT_SECRET);
+    }
+  });
+
+  it('does not put the raw body into the message when it is not a recognisable error', () => {
+    const error = classifyTokenError(502, `<html>upstream said ${REFRESH_TOKEN}</html>`, undefined, hide);
+    expect(error.message).toBe('token endpoint answered HTTP 502');
+  });
+
+  it('keeps provider text short and printable', () => {
+    const error = classifyTokenError(400, JSON.stringify({ error: 'invalid_grant', error_description: `line1\nline2\u0000${'x'.repeat(1000)}` }), undefined, hide);
+    expect(error.message).not.toContain('\n');
+    expect(error.message).not.toContain('\u0000');
+    expect(error.message.length).toBeLessThan(300);
+  });
+});
