@@ -8,7 +8,7 @@ import { describeConfig } from './cli/check.js';
 import { parseArgs, usage, UsageError } from './cli/args.js';
 import { loadConfigFile } from './config/load.js';
 import { ConfigError, StoreError } from './errors.js';
-import { createLogger } from './log.js';
+import { createLogger, type Logger } from './log.js';
 
 export async function main(argv: readonly string[]): Promise<number> {
   let args;
@@ -55,8 +55,8 @@ async function serve(config: ReturnType<typeof loadConfigFile>): Promise<number>
     const onSignal = (signal: NodeJS.Signals) => {
       if (stopping) {
         logger.warn({ event: 'forced_exit', signal }, 'second signal: exiting now');
-        logger.flush();
-        process.exit(1);
+        exitAfterFlush(logger, 1);
+        return;
       }
       stopping = true;
       logger.info({ event: 'draining', signal }, `${signal}: finishing in-flight requests`);
@@ -78,6 +78,14 @@ async function serve(config: ReturnType<typeof loadConfigFile>): Promise<number>
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    // A bug must not take the process down silently: log it (the message only, never request data),
+    // flush, and exit so the supervisor restarts us with the durable store intact.
+    const onFatal = (error: unknown) => {
+      logger.fatal({ event: 'crashed', err: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }, 'unexpected error; exiting');
+      exitAfterFlush(logger, 70);
+    };
+    process.on('uncaughtException', onFatal);
+    process.on('unhandledRejection', onFatal);
   });
 
   try {
@@ -92,6 +100,12 @@ async function serve(config: ReturnType<typeof loadConfigFile>): Promise<number>
     return 1;
   }
   return stopped;
+}
+
+/** The logger writes asynchronously: give its last lines a moment to reach stdout, then exit. */
+function exitAfterFlush(logger: Logger, code: number): void {
+  setTimeout(() => process.exit(code), 200);
+  logger.flush(() => process.exit(code));
 }
 
 function isListenError(error: unknown): boolean {
