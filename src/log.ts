@@ -15,6 +15,14 @@ const redactedPaths = [
   '*.headers.authorization', '*.headers.cookie', '*.headers["proxy-authorization"]', '*.headers["set-cookie"]',
 ];
 
+/**
+ * The logger for access lines. Their fields are chosen scalars (ids, names, numbers; the path without its
+ * query), so the redaction net is skipped there: it costs more than the rest of the line.
+ */
+export function createAccessLogger(logger: Logger): Logger {
+  return logger.child({}, { redact: [] });
+}
+
 export interface LoggerOptions {
   level: string;
   /** Where lines go; stdout (asynchronously buffered) when omitted. */
@@ -22,7 +30,8 @@ export interface LoggerOptions {
 }
 
 export function createLogger(options: LoggerOptions): Logger {
-  const destination = options.destination ?? pino.destination({ dest: 1, sync: false });
+  // Buffered: lines leave in 4 KiB writes, and at least every 250 ms, instead of one write per line.
+  const destination = options.destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 250 });
   return pino(
     {
       level: options.level,

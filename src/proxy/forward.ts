@@ -7,7 +7,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { downstreamResponseHeaders, trailerList } from './header-rules.js';
+import { trailerList, withoutHopByHop } from './header-rules.js';
 
 /** A rejection larger than this is streamed to the client rather than held for a replay. */
 const MAX_HELD_REJECTION_BYTES = 64 * 1024;
@@ -25,7 +25,7 @@ export interface ForwardRequest {
 export interface HeldResponse {
   readonly status: number;
   readonly statusMessage: string | undefined;
-  readonly headers: string[];
+  readonly headers: Record<string, string | string[]>;
   readonly body: Buffer;
 }
 
@@ -71,7 +71,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   readonly #isHead: boolean;
   #controller: Dispatcher.DispatchController | undefined;
   #status = 0;
-  #held: { status: number; statusMessage: string | undefined; headers: string[]; chunks: Buffer[]; size: number } | undefined;
+  #held: { status: number; statusMessage: string | undefined; headers: Record<string, string | string[]>; chunks: Buffer[]; size: number } | undefined;
   #done = false;
 
   constructor(request: ForwardRequest, res: ServerResponse, holdStatus: (status: number) => boolean, resolve: (result: ForwardResult) => void) {
@@ -91,8 +91,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[]>, statusMessage?: string): void {
     if (statusCode < 200) return; // 1xx interim responses are for this hop only
     this.#status = statusCode;
-    const raw = (controller as { rawHeaders?: Buffer[] }).rawHeaders ?? flatten(headers);
-    const outgoing = downstreamResponseHeaders(raw);
+    const outgoing = withoutHopByHop(headers);
     if (this.#holdStatus(statusCode) && !this.#tooLargeToHold(headers)) {
       this.#held = { status: statusCode, statusMessage, headers: outgoing, chunks: [], size: 0 };
       return;
@@ -153,7 +152,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     for (const chunk of held.chunks) this.#res.write(chunk);
   }
 
-  #writeHead(status: number, statusMessage: string | undefined, headers: string[]): void {
+  #writeHead(status: number, statusMessage: string | undefined, headers: Record<string, string | string[]>): void {
     if (statusMessage) this.#res.writeHead(status, statusMessage, headers);
     else this.#res.writeHead(status, headers);
     // HEAD and bodyless statuses: Node writes no body, but flush the head now.

@@ -7,12 +7,12 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errors as undiciErrors } from 'undici';
 import { ProxyError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { createAccessLogger, type Logger } from '../log.js';
 import type { CurrentToken } from '../tokens/token-manager.js';
 import { sendProxyError } from './error-response.js';
 import { forward, sendHeld, type ForwardResult } from './forward.js';
 import { upstreamRequestHeaders } from './header-rules.js';
-import { readReplayableBody } from './request-body.js';
+import { NO_BODY, hasBody, readReplayableBody } from './request-body.js';
 import type { Route } from './route.js';
 import { hostNamingListener, type createTargetResolver } from './request-target.js';
 
@@ -27,6 +27,8 @@ interface RequestContext {
   errorCode: string | undefined;
 }
 
+const SLASH = 0x2f;
+
 /** Request ids from clients are kept only when they are short and plain, so they cannot inject into logs. */
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -40,6 +42,7 @@ export interface RequestHandlerOptions {
 
 export function createRequestHandler(options: RequestHandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const { resolveTarget, logger, accessLog, countUnrouted } = options;
+  const accessLogger = createAccessLogger(logger);
 
   return (req, res) => {
     const incomingId = req.headers['x-request-id'];
@@ -56,7 +59,7 @@ export function createRequestHandler(options: RequestHandlerOptions): (req: Inco
     res.once('close', () => {
       if (context.route) context.route.countRequest(context.status || res.statusCode);
       else countUnrouted(context.status || res.statusCode);
-      finishRequest(context, res, logger, accessLog);
+      finishRequest(context, res, accessLogger, accessLog);
     });
     handle(req, res, context).catch((error: unknown) => failRequest(res, context, error, logger));
   };
@@ -64,26 +67,35 @@ export function createRequestHandler(options: RequestHandlerOptions): (req: Inco
   async function handle(req: IncomingMessage, res: ServerResponse, context: RequestContext): Promise<void> {
     // TRACE would echo the attached bearer token back to the client (RFC 9110 §9.3.8 warns of exactly this).
     if (req.method === 'TRACE' || req.method === 'CONNECT') throw new ProxyError('METHOD_NOT_ALLOWED', `${req.method} is not allowed`);
-    context.logPath = (req.url ?? '').split('?')[0]?.slice(0, 200) ?? '';
-    const target = resolveTarget(req.url ?? '', hostNamingListener(req.headers.host, req.socket.localAddress, req.socket.localPort));
+    const url = req.url ?? '';
+    context.logPath = url;
+    // Only absolute-form needs to know which listener the request came in on.
+    const host = url.charCodeAt(0) === SLASH ? undefined : hostNamingListener(req.headers.host, req.socket.localAddress, req.socket.localPort);
+    const target = resolveTarget(url, host);
     const route = target.route;
     context.route = route;
     context.logPath = target.logPath;
 
     const token = route.tokens.current() ?? (await route.tokens.acquire());
-    const body = await readReplayableBody(req, route.upstream.maxReplayBodyBytes);
+    const body = hasBody(req) ? await readReplayableBody(req, route.upstream.maxReplayBodyBytes) : NO_BODY;
+    // The Authorization pair goes last, so a replay only swaps the final value.
     const headers = upstreamRequestHeaders(req, route.headerRules, context.id);
-    const send = (bearer: CurrentToken, holdStatus: (status: number) => boolean): Promise<ForwardResult> => {
+    headers.push('authorization', '');
+    const send = async (bearer: CurrentToken, holdStatus: (status: number) => boolean): Promise<ForwardResult> => {
       context.generation = bearer.generation;
+      headers[headers.length - 1] = bearer.authorization;
       const request = {
         method: req.method ?? 'GET',
         path: target.upstreamPath,
-        headers: [...headers, 'authorization', bearer.authorization],
+        headers,
         body: body.replayable ? body.bytes : req,
         headersTimeoutMs: route.upstream.headersTimeoutMs,
         bodyIdleTimeoutMs: route.upstream.bodyIdleTimeoutMs,
       };
-      return timed(route, () => forward(route.pool, request, res, holdStatus));
+      const started = performance.now();
+      const result = await forward(route.pool, request, res, holdStatus);
+      route.upstreamDuration.observe((performance.now() - started) / 1000);
+      return result;
     };
 
     const replayOn = route.upstream.replayOn;
@@ -142,14 +154,6 @@ function upstreamFailure(error: Error, upstream: string): ProxyError {
   return new ProxyError('UPSTREAM_BAD_RESPONSE', `upstream ${upstream} failed: ${typeof code === 'string' ? code : error.name}`, { cause: error });
 }
 
-async function timed<T>(route: Route, work: () => Promise<T>): Promise<T> {
-  const started = performance.now();
-  try {
-    return await work();
-  } finally {
-    route.upstreamDuration.observe((performance.now() - started) / 1000);
-  }
-}
 
 function failRequest(res: ServerResponse, context: RequestContext, error: unknown, logger: Logger): void {
   const proxyError = error instanceof ProxyError ? error : new ProxyError('INTERNAL', 'internal error', { cause: error });
@@ -171,7 +175,7 @@ function finishRequest(context: RequestContext, res: ServerResponse, logger: Log
       reqId: context.id,
       upstream: context.route?.upstream.name,
       method: res.req.method,
-      path: context.logPath,
+      path: context.route ? context.logPath : withoutQuery(context.logPath),
       status,
       durationMs: Math.round((performance.now() - context.startedAt) * 100) / 100,
       replayed: context.replayed,
@@ -181,4 +185,9 @@ function finishRequest(context: RequestContext, res: ServerResponse, logger: Log
     },
     'request',
   );
+}
+
+function withoutQuery(url: string): string {
+  const queryStart = url.indexOf('?');
+  return (queryStart === -1 ? url : url.slice(0, queryStart)).slice(0, 200);
 }

@@ -47,22 +47,17 @@ export function upstreamRequestHeaders(req: IncomingMessage, rules: RequestHeade
   return out;
 }
 
-/** Response headers as Node's writeHead flat list, without hop-by-hop headers. */
-export function downstreamResponseHeaders(raw: readonly (Buffer | string)[]): string[] {
-  let connectionListed: Set<string> | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    if (String(raw[i]).toLowerCase() === 'connection') connectionListed = connectionTokens(String(raw[i + 1]), connectionListed);
+/**
+ * Response headers for Node's writeHead, without hop-by-hop headers. Works on undici's parsed object
+ * (lowercased names, repeated headers such as Set-Cookie as arrays), which it owns and we may change.
+ */
+export function withoutHopByHop(headers: Record<string, string | string[]>): Record<string, string | string[]> {
+  const connection = headers.connection;
+  if (connection !== undefined) {
+    for (const name of connectionTokens(Array.isArray(connection) ? connection.join(',') : connection) ?? []) delete headers[name];
   }
-  const out: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = typeof raw[i] === 'string' ? (raw[i] as string) : (raw[i] as Buffer).toString('latin1');
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) && lower !== 'trailer') continue;
-    if (connectionListed?.has(lower)) continue;
-    const value = raw[i + 1];
-    out.push(name, typeof value === 'string' ? value : (value as Buffer).toString('latin1'));
-  }
-  return out;
+  for (const name of HOP_BY_HOP) if (name !== 'trailer' && headers[name] !== undefined) delete headers[name];
+  return headers;
 }
 
 /** Response trailers as Node's addTrailers list. */

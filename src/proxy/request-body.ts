@@ -9,13 +9,18 @@ import { ProxyError } from '../errors.js';
 export type RequestBody = { readonly replayable: true; readonly bytes: Buffer | null } | { readonly replayable: false };
 
 const STREAMED: RequestBody = { replayable: false };
-const EMPTY: RequestBody = { replayable: true, bytes: null };
+export const NO_BODY: RequestBody = { replayable: true, bytes: null };
+
+/** RFC 9112 §6.3: a request has a body only with Content-Length or Transfer-Encoding. */
+export function hasBody(req: IncomingMessage): boolean {
+  return req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+}
 
 export async function readReplayableBody(req: IncomingMessage, maxReplayBodyBytes: number): Promise<RequestBody> {
   const lengthHeader = req.headers['content-length'];
-  if (lengthHeader === undefined) return req.headers['transfer-encoding'] === undefined ? EMPTY : STREAMED;
+  if (lengthHeader === undefined) return req.headers['transfer-encoding'] === undefined ? NO_BODY : STREAMED;
   const length = Number(lengthHeader);
-  if (length === 0) return EMPTY;
+  if (length === 0) return NO_BODY;
   if (length > maxReplayBodyBytes) return STREAMED;
   const chunks: Buffer[] = [];
   let size = 0;

@@ -20,19 +20,23 @@ export interface ResolvedTarget<R extends Routable> {
   readonly logPath: string;
 }
 
+const MAY_HOLD_DOT = /\.|%2e/i;
+
 /** Encoded "/", "\", NUL and any literal backslash (RFC 3986 §3.3; cf. CVE-2021-41773-style traversal). */
 const FORBIDDEN_IN_PATH = /%2f|%5c|%00|\\/i;
 
 export function createTargetResolver<R extends Routable>(routes: readonly R[]): (url: string, host: string | undefined) => ResolvedTarget<R> {
   // Longest prefix first, so /api/v2 wins over /api.
-  const ordered = [...routes].sort((a, b) => b.routePath.length - a.routePath.length);
+  const ordered = [...routes]
+    .sort((a, b) => b.routePath.length - a.routePath.length)
+    .map((route) => ({ route, prefix: `${route.routePath}/` }));
 
   return (url, host) => {
     const target = originForm(url, host);
     const queryStart = target.indexOf('?');
     const path = queryStart === -1 ? target : target.slice(0, queryStart);
     const query = queryStart === -1 ? '' : target.slice(queryStart);
-    const route = ordered.find((candidate) => path === candidate.routePath || path.startsWith(`${candidate.routePath}/`));
+    const route = ordered.find((candidate) => path.startsWith(candidate.prefix) || path === candidate.route.routePath)?.route;
     if (!route) throw new ProxyError('ROUTE_NOT_FOUND', `no upstream is routed at ${truncate(path)}`);
     const rest = path.slice(route.routePath.length);
     if (FORBIDDEN_IN_PATH.test(rest) || hasDotSegment(rest)) {
@@ -79,6 +83,7 @@ export function hostNamingListener(host: string | undefined, localAddress: strin
 }
 
 function hasDotSegment(path: string): boolean {
+  if (!MAY_HOLD_DOT.test(path)) return false; // the common case, without splitting the path
   for (const segment of path.split('/')) {
     // Servlet containers drop ";params" before resolving dot segments, so "..;x" climbs like ".." there.
     const decoded = segment.replace(/%2e/gi, '.').replace(/(;|%3b).*$/is, '');
