@@ -11,8 +11,9 @@ import type { Metrics, RefreshOutcome } from '../admin/metrics.js';
 import type { TokenRecord, TokenStore } from '../store/token-store.js';
 import { fingerprint } from './fingerprint.js';
 import type { TokenClient, TokenGrant } from './providers/oauth2-client.js';
+import { refreshUnderLock, type RefreshDeps, type RefreshResult } from './refresh-procedure.js';
 import { MAX_TIMER_DELAY_MS, backoffDelay, refreshAt } from './refresh-schedule.js';
-import { nextRecord, seedRecord, usableAccessToken } from './token-record.js';
+import { seedRecord, usableAccessToken } from './token-record.js';
 import type { TokenStatus } from './token-status.js';
 
 /** See replayDecision: how long a token that was rejected right after a rejection-triggered refresh is trusted. */
@@ -61,6 +62,7 @@ export class TokenManager {
   #lastRefresh: TokenStatus['lastRefresh'];
   #unsubscribe: (() => void) | undefined;
   #stopped = false;
+  readonly #refreshDeps: RefreshDeps;
 
   constructor(options: TokenManagerOptions) {
     this.#upstream = options.upstream;
@@ -70,6 +72,16 @@ export class TokenManager {
     this.#log = options.logger.child({ upstream: options.upstream.name });
     this.#metrics = options.metrics;
     this.#owner = options.owner;
+    this.#refreshDeps = {
+      name: this.name,
+      auth: this.#auth,
+      store: this.#store,
+      client: this.#client,
+      owner: this.#owner,
+      log: this.#log,
+      onStoreWriteFailed: () => this.#metrics.storeWriteFailures.inc({ upstream: this.name }),
+      isStopped: () => this.#stopped,
+    };
   }
 
   get name(): string {
@@ -191,131 +203,53 @@ export class TokenManager {
 
   async #runRefresh(reason: RefreshReason): Promise<void> {
     if (this.#stopped || this.#record?.dead || this.#needsCredentials) return;
-    const lockTtlMs = this.#auth.tokenRequestTimeoutMs * 2 + 5000; // outlives the token request it guards
-    if (!(await this.#acquireLock(lockTtlMs))) return;
-    const renewal = setInterval(() => void this.#store.renewLock(this.name, this.#owner, lockTtlMs).catch(() => undefined), lockTtlMs / 3);
-    renewal.unref();
     try {
-      // Refresh from the newest stored record: another process may have refreshed already.
-      const stored = await this.#store.read(this.name);
-      if (stored && stored.generation > (this.#record?.generation ?? 0)) {
-        this.#adopt(stored);
-        if (this.current()) return this.#recordOutcome('adopted', reason, 0);
-      }
-      await this.#refreshFrom(stored, reason);
+      this.#apply(await refreshUnderLock(this.#refreshDeps, this.#record?.generation ?? 0), reason);
+    } catch (error) {
+      // The store failed (not the token endpoint): treat it like a transient failure and retry.
+      this.#apply({ kind: 'transient', failure: new TokenEndpointError('transient', `token store: ${describe(error)}`), latencyMs: 0 }, reason);
     } finally {
-      clearInterval(renewal);
-      await this.#store.releaseLock(this.name, this.#owner).catch(() => undefined);
       this.#schedule();
     }
   }
 
-  async #refreshFrom(record: TokenRecord | undefined, reason: RefreshReason): Promise<void> {
-    const grants = this.#grantsFor(record);
-    if (grants.length === 0) {
-      this.#needsCredentials = record?.refreshToken
-        ? 'the refresh token has expired; seed a new one (oauth-sidecar seed) or set auth.refreshToken'
-        : 'no refresh token yet; set auth.refreshToken or run oauth-sidecar seed';
-      this.#log.error({ event: 'needs_credentials' }, `upstream ${this.name}: ${this.#needsCredentials}`);
-      return;
-    }
-    for (const [index, grant] of grants.entries()) {
-      const isLast = index === grants.length - 1;
-      if (grant.type === 'refresh_token' && record && !(await this.#markInFlight(record, grant.refreshToken))) return;
-      const startedAt = Date.now();
-      try {
-        const tokens = await this.#client.requestToken(grant);
-        const next = nextRecord(record, tokens, grant, startedAt, this.#owner);
-        await this.#commit(record?.generation ?? 0, next);
+  #apply(result: RefreshResult, reason: RefreshReason): void {
+    switch (result.kind) {
+      case 'adopted':
+        if (result.record) this.#adopt(result.record);
         this.#consecutiveFailures = 0;
         this.#nextAttemptAt = 0;
-        if (reason === 'rejected') this.#rejectionBornGeneration = next.generation;
-        this.#recordOutcome('success', reason, Date.now() - startedAt);
-        this.#log.info(
-          {
-            event: 'token_refreshed', outcome: 'success', reason, grant: grant.type, generation: next.generation, latencyMs: Date.now() - startedAt,
-            expiresInSeconds: Math.round(((next.accessTokenExpiresAt ?? startedAt) - Date.now()) / 1000),
-            accessToken: fingerprint(next.accessToken), refreshToken: fingerprint(next.refreshToken),
-            refreshTokenRotated: grant.type === 'refresh_token' && next.refreshToken !== grant.refreshToken,
-          },
-          `new token for ${this.name} (generation ${next.generation})`,
-        );
+        return this.#recordOutcome('adopted', reason, 0);
+      case 'refreshed':
+        return this.#onRefreshed(result.record, result.grant, reason, result.latencyMs);
+      case 'transient':
+        return this.#onTransientFailure(result.failure, reason, result.latencyMs);
+      case 'dead':
+        return this.#onCredentialDead(result.record, result.failure, reason, result.latencyMs);
+      case 'needs_credentials':
+        this.#needsCredentials = result.message;
+        this.#log.error({ event: 'needs_credentials' }, `upstream ${this.name}: ${result.message}`);
         return;
-      } catch (error) {
-        const failure = error instanceof TokenEndpointError ? error : new TokenEndpointError('transient', String(error));
-        const latency = Date.now() - startedAt;
-        if (failure.kind === 'transient') return this.#onTransientFailure(failure, reason, latency);
-        // The password grant (Apiax) can revive a credential whose refresh token died.
-        if (!isLast) {
-          this.#log.warn({ event: 'refresh_rejected', providerCode: failure.providerCode, httpStatus: failure.httpStatus }, `${failure.message}; trying the ${grants[index + 1]?.type} grant`);
-          continue;
-        }
-        return this.#onCredentialDead(record, failure, reason, latency);
-      }
+      case 'lock_timeout':
+        return this.#recordOutcome('transient_error', reason, 0, 'timed out waiting for another replica to refresh');
     }
   }
 
-  #grantsFor(record: TokenRecord | undefined): TokenGrant[] {
-    const grants: TokenGrant[] = [];
-    const refreshToken = record?.refreshToken;
-    const refreshExpired = record?.refreshTokenExpiresAt !== undefined && record.refreshTokenExpiresAt <= Date.now();
-    if (refreshToken && !refreshExpired) grants.push({ type: 'refresh_token', refreshToken });
-    if (this.#auth.username && this.#auth.password) {
-      grants.push({ type: 'password', username: this.#auth.username, password: this.#auth.password.reveal() });
-    }
-    return grants;
-  }
-
-  /** Notes in the store that this refresh token is about to be sent, so nobody mistakes it for unspent later. */
-  async #markInFlight(record: TokenRecord, refreshToken: string): Promise<boolean> {
-    const previous = record.refreshInFlight;
-    if (previous && previous.owner !== this.#owner) {
-      this.#log.warn(
-        { event: 'refresh_in_flight_found', since: new Date(previous.since).toISOString(), by: previous.owner, refreshToken: previous.refreshTokenFingerprint },
-        'a previous refresh with this refresh token did not finish; it may already be spent',
-      );
-    }
-    const marked: TokenRecord = {
-      ...record,
-      refreshInFlight: { since: Date.now(), refreshTokenFingerprint: fingerprint(refreshToken) ?? '', owner: this.#owner },
-    };
-    if ((await this.#store.compareAndSet(this.name, record.generation, marked)) === 'applied') {
-      this.#record = marked;
-      return true;
-    }
-    // Someone wrote a newer record between our read and the mark: use theirs, send nothing.
-    await this.#reload();
-    return false;
-  }
-
-  /** Stores the new record before it is used; a failed write is retried but never delays the new token. */
-  async #commit(expectedGeneration: number, next: TokenRecord): Promise<void> {
-    try {
-      if ((await this.#store.compareAndSet(this.name, expectedGeneration, next)) === 'stale') {
-        // We lost the lock while the token request ran and another writer got in first: its record wins.
-        this.#log.error({ event: 'commit_stale', generation: next.generation }, 'a newer record was stored while refreshing; adopting it');
-        await this.#reload();
-        return;
-      }
-    } catch (error) {
-      this.#metrics.storeWriteFailures.inc({ upstream: this.name });
-      this.#log.error({ event: 'store_write_failed', err: describe(error) }, 'could not store the new token record; serving it from memory and retrying the write');
-      this.#retryCommit(expectedGeneration, next, 1);
-    }
-    this.#adopt(next);
-  }
-
-  #retryCommit(expectedGeneration: number, next: TokenRecord, attempt: number): void {
-    const timer = setTimeout(() => {
-      this.#store.compareAndSet(this.name, expectedGeneration, next).then(
-        (result) => this.#log.info({ event: 'store_write_recovered', result, generation: next.generation }, 'stored the token record after retrying'),
-        () => {
-          this.#metrics.storeWriteFailures.inc({ upstream: this.name });
-          if (!this.#stopped) this.#retryCommit(expectedGeneration, next, attempt + 1);
-        },
-      );
-    }, backoffDelay(attempt, undefined));
-    timer.unref();
+  #onRefreshed(record: TokenRecord, grant: TokenGrant, reason: RefreshReason, latencyMs: number): void {
+    this.#adopt(record);
+    this.#consecutiveFailures = 0;
+    this.#nextAttemptAt = 0;
+    if (reason === 'rejected') this.#rejectionBornGeneration = record.generation;
+    this.#recordOutcome('success', reason, latencyMs);
+    this.#log.info(
+      {
+        event: 'token_refreshed', outcome: 'success', reason, grant: grant.type, generation: record.generation, latencyMs,
+        expiresInSeconds: Math.round(((record.accessTokenExpiresAt ?? Date.now()) - Date.now()) / 1000),
+        accessToken: fingerprint(record.accessToken), refreshToken: fingerprint(record.refreshToken),
+        refreshTokenRotated: grant.type === 'refresh_token' && record.refreshToken !== grant.refreshToken,
+      },
+      `new token for ${this.name} (generation ${record.generation})`,
+    );
   }
 
   #onTransientFailure(failure: TokenEndpointError, reason: RefreshReason, latencyMs: number): void {
@@ -330,40 +264,14 @@ export class TokenManager {
     );
   }
 
-  async #onCredentialDead(record: TokenRecord | undefined, failure: TokenEndpointError, reason: RefreshReason, latencyMs: number): Promise<void> {
-    const mark = record?.refreshInFlight;
-    const context = mark && (mark.owner !== this.#owner || mark.since < (this.#lastRefresh?.at ? Date.parse(this.#lastRefresh.at) : 0))
-      ? `; an earlier refresh with this refresh token (${mark.owner}, ${new Date(mark.since).toISOString()}) did not finish and probably spent it`
-      : '';
-    const what = failure.kind === 'client_rejected' ? 'the client credentials were rejected' : 'the refresh token was rejected';
-    const reasonText = `${what}: ${failure.message}${context}. Fix: seed a new refresh token (oauth-sidecar seed ${this.name}, or auth.refreshToken and restart)`;
-    const dead: TokenRecord = { ...(record ?? { generation: 1, obtainedAt: Date.now(), source: 'refresh', writer: this.#owner }), dead: { at: Date.now(), reason: reasonText }, writer: this.#owner };
-    delete (dead as { refreshInFlight?: unknown }).refreshInFlight;
-    await this.#store.compareAndSet(this.name, record?.generation ?? 0, dead).catch(() => undefined);
-    this.#record = dead;
+  #onCredentialDead(record: TokenRecord, failure: TokenEndpointError, reason: RefreshReason, latencyMs: number): void {
+    this.#adopt(record);
     const outcome = failure.kind === 'client_rejected' ? 'client_rejected' : 'credential_dead';
     this.#recordOutcome(outcome, reason, latencyMs, failure.message);
-    this.#metrics.credentialDead.set({ upstream: this.name }, 1);
-    this.#log.error({ event: 'credential_dead', outcome, reason, latencyMs, providerCode: failure.providerCode, httpStatus: failure.httpStatus }, `CREDENTIAL DEAD for ${this.name}: ${reasonText}`);
-  }
-
-  async #acquireLock(ttlMs: number): Promise<boolean> {
-    const deadline = Date.now() + this.#auth.tokenWaitTimeoutMs;
-    const startGeneration = this.#record?.generation ?? 0;
-    while (!(await this.#store.acquireLock(this.name, this.#owner, ttlMs))) {
-      // Another replica is refreshing: wait for its record rather than refresh ourselves.
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      const stored = await this.#store.read(this.name);
-      if (stored && stored.generation > startGeneration) {
-        this.#adopt(stored);
-        return false;
-      }
-      if (Date.now() > deadline) {
-        this.#recordOutcome('transient_error', 'expired', 0, 'timed out waiting for another replica to refresh');
-        return false;
-      }
-    }
-    return true;
+    this.#log.error(
+      { event: 'credential_dead', outcome, reason, latencyMs, providerCode: failure.providerCode, httpStatus: failure.httpStatus },
+      `CREDENTIAL DEAD for ${this.name}: ${record.dead?.reason ?? failure.message}`,
+    );
   }
 
   // --- state ---------------------------------------------------------------------------------------

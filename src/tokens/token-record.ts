@@ -40,3 +40,10 @@ export function usableAccessToken(record: TokenRecord | undefined): { token: str
   if (!record?.accessToken || record.dead) return undefined;
   return { token: record.accessToken, expiresAt: record.accessTokenExpiresAt ?? record.obtainedAt + DEFAULT_TOKEN_LIFETIME_MS };
 }
+
+/** The record that says the token endpoint rejected this credential for good, and why. */
+export function deadRecord(previous: TokenRecord | undefined, reason: string, writer: string): TokenRecord {
+  const base: TokenRecord = previous ?? { generation: 1, obtainedAt: Date.now(), source: 'refresh', writer };
+  const { refreshInFlight: _mark, ...rest } = base;
+  return { ...rest, dead: { at: Date.now(), reason }, writer };
+}

@@ -1,0 +1,187 @@
+/**
+ * One refresh of one credential, as the store sees it:
+ *   take the refresh lock → re-read the newest record → mark its refresh token "in flight" →
+ *   call the token endpoint → compare-and-set the new record (generation + 1) → release the lock.
+ * It talks to the store and the token endpoint only, and returns what happened; the token manager
+ * owns the in-memory state and decides what to do with the result.
+ */
+import type { AuthConfig } from '../config/types.js';
+import { TokenEndpointError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { TokenRecord, TokenStore } from '../store/token-store.js';
+import { fingerprint } from './fingerprint.js';
+import type { TokenClient, TokenGrant } from './providers/oauth2-client.js';
+import { backoffDelay } from './refresh-schedule.js';
+import { deadRecord, nextRecord, usableAccessToken } from './token-record.js';
+
+export interface RefreshDeps {
+  readonly name: string;
+  readonly auth: AuthConfig;
+  readonly store: TokenStore;
+  readonly client: TokenClient;
+  readonly owner: string;
+  readonly log: Logger;
+  /** Called for each failed write of a new record (it is retried until it lands). */
+  onStoreWriteFailed(): void;
+  isStopped(): boolean;
+}
+
+export type RefreshResult =
+  /** Another writer stored a newer record (before or during our attempt): use it. */
+  | { readonly kind: 'adopted'; readonly record: TokenRecord | undefined }
+  /** New tokens, stored (or, if `unsaved`, served from memory while the write is retried). */
+  | { readonly kind: 'refreshed'; readonly record: TokenRecord; readonly grant: TokenGrant; readonly latencyMs: number; readonly unsaved: boolean }
+  /** Keep the current token and retry later. */
+  | { readonly kind: 'transient'; readonly failure: TokenEndpointError; readonly latencyMs: number }
+  /** The token endpoint rejected the credential for good; `record` is the dead record now stored. */
+  | { readonly kind: 'dead'; readonly record: TokenRecord; readonly failure: TokenEndpointError; readonly latencyMs: number }
+  /** Nothing to refresh with: no refresh token (or it expired) and no password grant. */
+  | { readonly kind: 'needs_credentials'; readonly message: string }
+  /** Another replica held the lock for longer than a request may wait. */
+  | { readonly kind: 'lock_timeout' };
+
+export async function refreshUnderLock(deps: RefreshDeps, knownGeneration: number): Promise<RefreshResult> {
+  const lockTtlMs = deps.auth.tokenRequestTimeoutMs * 2 + 5000; // outlives the token request it guards
+  const locked = await acquireLockOrNewer(deps, knownGeneration, lockTtlMs);
+  if (locked !== 'acquired') return locked;
+  const renewal = setInterval(() => void deps.store.renewLock(deps.name, deps.owner, lockTtlMs).catch(() => undefined), lockTtlMs / 3);
+  renewal.unref();
+  try {
+    // Refresh from the newest stored record: another process may have refreshed already.
+    const stored = await deps.store.read(deps.name);
+    if (stored && stored.generation > knownGeneration && usableAccessToken(stored)) return { kind: 'adopted', record: stored };
+    return await refreshFrom(deps, stored);
+  } finally {
+    clearInterval(renewal);
+    await deps.store.releaseLock(deps.name, deps.owner).catch(() => undefined);
+  }
+}
+
+async function acquireLockOrNewer(deps: RefreshDeps, knownGeneration: number, ttlMs: number): Promise<'acquired' | RefreshResult> {
+  const deadline = Date.now() + deps.auth.tokenWaitTimeoutMs;
+  while (!(await deps.store.acquireLock(deps.name, deps.owner, ttlMs))) {
+    // Another replica is refreshing: wait for its record rather than refresh ourselves.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const stored = await deps.store.read(deps.name);
+    if (stored && stored.generation > knownGeneration) return { kind: 'adopted', record: stored };
+    if (Date.now() > deadline) return { kind: 'lock_timeout' };
+  }
+  return 'acquired';
+}
+
+async function refreshFrom(deps: RefreshDeps, record: TokenRecord | undefined): Promise<RefreshResult> {
+  const grants = grantsFor(record, deps.auth);
+  if (grants.length === 0) {
+    const message = record?.refreshToken
+      ? 'the refresh token has expired; seed a new one (oauth-sidecar seed) or set auth.refreshToken'
+      : 'no refresh token yet; set auth.refreshToken or run oauth-sidecar seed';
+    return { kind: 'needs_credentials', message };
+  }
+  // A mark left by an earlier attempt that never finished: that attempt may have spent the token.
+  const unfinished = record?.refreshInFlight;
+  let lastFailure: TokenEndpointError | undefined;
+  let latencyMs = 0;
+  for (const [index, grant] of grants.entries()) {
+    if (grant.type === 'refresh_token' && record) {
+      if (unfinished) warnUnfinished(deps, unfinished);
+      if (!(await markInFlight(deps, record, grant.refreshToken))) return { kind: 'adopted', record: await deps.store.read(deps.name) };
+    }
+    const startedAt = Date.now();
+    try {
+      const tokens = await deps.client.requestToken(grant);
+      const next = nextRecord(record, tokens, grant, startedAt, deps.owner);
+      return await commit(deps, record?.generation ?? 0, next, grant, Date.now() - startedAt);
+    } catch (error) {
+      lastFailure = error instanceof TokenEndpointError ? error : new TokenEndpointError('transient', String(error));
+      latencyMs = Date.now() - startedAt;
+      if (lastFailure.kind === 'transient') {
+        // The endpoint answered (5xx, 429): it did not take the refresh token, so the mark can go.
+        // After a timeout or a network error nobody knows; the mark stays as a warning for the next attempt.
+        if (record && grant.type === 'refresh_token' && lastFailure.httpStatus !== undefined) await clearMark(deps, record);
+        return { kind: 'transient', failure: lastFailure, latencyMs };
+      }
+      const following = grants[index + 1];
+      // The password grant (Apiax) can revive a credential whose refresh token died.
+      if (following) {
+        deps.log.warn({ event: 'refresh_rejected', providerCode: lastFailure.providerCode, httpStatus: lastFailure.httpStatus }, `${lastFailure.message}; trying the ${following.type} grant`);
+      }
+    }
+  }
+  const failure = lastFailure as TokenEndpointError;
+  const dead = deadRecord(record, deathReason(deps.name, failure, unfinished), deps.owner);
+  await deps.store.compareAndSet(deps.name, record?.generation ?? 0, dead).catch(() => undefined);
+  return { kind: 'dead', record: dead, failure, latencyMs };
+}
+
+function grantsFor(record: TokenRecord | undefined, auth: AuthConfig): TokenGrant[] {
+  const grants: TokenGrant[] = [];
+  const refreshToken = record?.refreshToken;
+  const refreshExpired = record?.refreshTokenExpiresAt !== undefined && record.refreshTokenExpiresAt <= Date.now();
+  if (refreshToken && !refreshExpired) grants.push({ type: 'refresh_token', refreshToken });
+  if (auth.username && auth.password) grants.push({ type: 'password', username: auth.username, password: auth.password.reveal() });
+  return grants;
+}
+
+/** Notes in the store that this refresh token is about to be sent, so nobody mistakes it for unspent later. */
+async function markInFlight(deps: RefreshDeps, record: TokenRecord, refreshToken: string): Promise<boolean> {
+  const marked: TokenRecord = {
+    ...record,
+    refreshInFlight: { since: Date.now(), refreshTokenFingerprint: fingerprint(refreshToken) ?? '', owner: deps.owner },
+  };
+  // 'stale': someone wrote a newer record between our read and the mark; use theirs, send nothing.
+  return (await deps.store.compareAndSet(deps.name, record.generation, marked)) === 'applied';
+}
+
+async function clearMark(deps: RefreshDeps, record: TokenRecord): Promise<void> {
+  const { refreshInFlight: _mark, ...unmarked } = record;
+  await deps.store.compareAndSet(deps.name, record.generation, unmarked).catch(() => undefined);
+}
+
+/** Stores the new record before it is used; a failed write is retried but never delays the new token. */
+async function commit(deps: RefreshDeps, expectedGeneration: number, next: TokenRecord, grant: TokenGrant, latencyMs: number): Promise<RefreshResult> {
+  try {
+    if ((await deps.store.compareAndSet(deps.name, expectedGeneration, next)) === 'stale') {
+      // We lost the lock while the token request ran and another writer got in first: its record wins.
+      deps.log.error({ event: 'commit_stale', generation: next.generation }, 'a newer record was stored while refreshing; adopting it');
+      return { kind: 'adopted', record: await deps.store.read(deps.name) };
+    }
+    return { kind: 'refreshed', record: next, grant, latencyMs, unsaved: false };
+  } catch (error) {
+    deps.onStoreWriteFailed();
+    deps.log.error({ event: 'store_write_failed', err: describe(error) }, 'could not store the new token record; serving it from memory and retrying the write');
+    retryCommit(deps, expectedGeneration, next, 1);
+    return { kind: 'refreshed', record: next, grant, latencyMs, unsaved: true };
+  }
+}
+
+function retryCommit(deps: RefreshDeps, expectedGeneration: number, next: TokenRecord, attempt: number): void {
+  const timer = setTimeout(() => {
+    deps.store.compareAndSet(deps.name, expectedGeneration, next).then(
+      (result) => deps.log.info({ event: 'store_write_recovered', result, generation: next.generation }, 'stored the token record after retrying'),
+      () => {
+        deps.onStoreWriteFailed();
+        if (!deps.isStopped()) retryCommit(deps, expectedGeneration, next, attempt + 1);
+      },
+    );
+  }, backoffDelay(attempt, undefined));
+  timer.unref();
+}
+
+function warnUnfinished(deps: RefreshDeps, mark: NonNullable<TokenRecord['refreshInFlight']>): void {
+  deps.log.warn(
+    { event: 'refresh_in_flight_found', since: new Date(mark.since).toISOString(), by: mark.owner, refreshToken: mark.refreshTokenFingerprint },
+    'an earlier refresh with this refresh token did not finish; it may already be spent',
+  );
+}
+
+function deathReason(name: string, failure: TokenEndpointError, unfinished: TokenRecord['refreshInFlight']): string {
+  const what = failure.kind === 'client_rejected' ? 'the client credentials were rejected' : 'the refresh token was rejected';
+  const context = unfinished
+    ? `; an earlier refresh with this refresh token (${unfinished.owner}, ${new Date(unfinished.since).toISOString()}) did not finish and probably spent it`
+    : '';
+  return `${what}: ${failure.message}${context}. Fix: seed a new refresh token (oauth-sidecar seed ${name}, or auth.refreshToken and restart)`;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
