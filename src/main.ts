@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { createApp } from './app.js';
 import { describeConfig } from './cli/check.js';
-import { parseArgs, usage, UsageError } from './cli/args.js';
+import { parseArgs, usage, UsageError, type ParsedArgs } from './cli/args.js';
+import { readStdin, seedRefreshToken } from './cli/seed.js';
 import { loadConfigFile } from './config/load.js';
 import { ConfigError, StoreError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
@@ -36,6 +37,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`oauth-sidecar: ${error.message}\n`);
     return 1;
   }
+  if (args.command === 'seed') return seed(config, args);
   if (args.command === 'check') {
     process.stdout.write(`${describeConfig(config)}\n`);
     return 0;
@@ -106,6 +108,23 @@ async function serve(config: ReturnType<typeof loadConfigFile>): Promise<number>
 function exitAfterFlush(logger: Logger, code: number): void {
   setTimeout(() => process.exit(code), 200);
   logger.flush(() => process.exit(code));
+}
+
+async function seed(config: ReturnType<typeof loadConfigFile>, args: ParsedArgs): Promise<number> {
+  const upstream = args.positional[0];
+  if (!upstream || args.positional.length > 1) {
+    process.stderr.write(`oauth-sidecar: seed takes one upstream name\n\n${usage.seed}\n`);
+    return 2;
+  }
+  if (process.stdin.isTTY) process.stderr.write(`Paste the refresh token for ${upstream}, then press Enter and Ctrl-D:\n`);
+  try {
+    const refreshToken = await readStdin(process.stdin);
+    process.stdout.write(`${await seedRefreshToken(config, { upstream, force: args.force, refreshToken })}\n`);
+    return 0;
+  } catch (error) {
+    process.stderr.write(`oauth-sidecar: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
 }
 
 function isListenError(error: unknown): boolean {

@@ -17,6 +17,8 @@ export interface CliOptions {
   /** Added to the minimal environment. */
   env?: Record<string, string>;
   cwd?: string;
+  /** Written to the child's stdin, which is then closed (stdin is ignored when absent). */
+  input?: string;
   /** The child is killed (and the result says so) after this long. Default 20 s. */
   timeoutMs?: number;
 }
@@ -60,7 +62,9 @@ function childEnv(extra: Record<string, string> = {}): Record<string, string> {
 }
 
 function spawnCli(args: readonly string[], options: CliOptions): ChildProcess {
-  const child = spawn(process.execPath, [bin, ...args], { cwd: options.cwd ?? repoRoot, env: childEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const stdin = options.input === undefined ? 'ignore' : 'pipe';
+  const child = spawn(process.execPath, [bin, ...args], { cwd: options.cwd ?? repoRoot, env: childEnv(options.env), stdio: [stdin, 'pipe', 'pipe'] });
+  if (options.input !== undefined) child.stdin?.end(options.input);
   onTestFinished(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
