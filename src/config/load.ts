@@ -183,6 +183,7 @@ function buildAuth(name: string, raw: RawAuth): AuthConfig {
     earlyRefreshSeconds: raw.earlyRefreshSeconds,
     tokenRequestTimeoutMs: raw.tokenRequestTimeoutMs,
     tokenWaitTimeoutMs: raw.tokenWaitTimeoutMs,
+    refreshWithoutLock: raw.refreshWithoutLock,
     missing,
   };
 }

@@ -44,6 +44,11 @@ const authSchema = z.strictObject({
   tokenRequestTimeoutMs: millis(10_000),
   /** How long a request waits for a token refresh before it gets a 503. */
   tokenWaitTimeoutMs: millis(15_000),
+  /**
+   * When the shared store is unreachable, refresh anyway (without the cross-replica lock)? Off by default:
+   * all three presets rotate refresh tokens, and two replicas refreshing at once would kill the credential.
+   */
+  refreshWithoutLock: z.boolean().default(false),
 });
 
 export const upstreamSchema = z.strictObject({

@@ -26,6 +26,8 @@ export interface AuthConfig {
   readonly earlyRefreshSeconds: number;
   readonly tokenRequestTimeoutMs: number;
   readonly tokenWaitTimeoutMs: number;
+  /** Refresh without the store's lock when the store is unreachable (only safe for non-rotating refresh tokens). */
+  readonly refreshWithoutLock: boolean;
   /**
    * Credentials the preset needs that the config left empty (e.g. `${X:-}` with X unset). Such an upstream
    * starts in the needs-credentials state instead of failing start-up. Each entry is a hint for the operator.

@@ -40,9 +40,19 @@ export type RefreshResult =
   /** Another replica held the lock for longer than a request may wait. */
   | { readonly kind: 'lock_timeout' };
 
-export async function refreshUnderLock(deps: RefreshDeps, knownGeneration: number): Promise<RefreshResult> {
+export async function refreshUnderLock(deps: RefreshDeps, known: TokenRecord | undefined): Promise<RefreshResult> {
+  const knownGeneration = known?.generation ?? 0;
   const lockTtlMs = deps.auth.tokenRequestTimeoutMs * 2 + 5000; // outlives the token request it guards
-  const locked = await acquireLockOrNewer(deps, knownGeneration, lockTtlMs);
+  let locked: 'acquired' | RefreshResult;
+  try {
+    locked = await acquireLockOrNewer(deps, knownGeneration, lockTtlMs);
+  } catch (error) {
+    // The store is unreachable. One-time refresh tokens must not be refreshed without the lock (another
+    // replica could spend the same token); the upstream's policy says whether this one may.
+    if (!deps.auth.refreshWithoutLock) throw new StoreUnavailableError(error);
+    deps.log.warn({ event: 'refresh_without_lock', err: describe(error) }, 'token store unreachable; refreshing without the lock (refreshWithoutLock: true)');
+    return refreshFrom(deps, known);
+  }
   if (locked !== 'acquired') return locked;
   const renewal = setInterval(() => void deps.store.renewLock(deps.name, deps.owner, lockTtlMs).catch(() => undefined), lockTtlMs / 3);
   renewal.unref();
@@ -60,13 +70,39 @@ export async function refreshUnderLock(deps: RefreshDeps, knownGeneration: numbe
 async function acquireLockOrNewer(deps: RefreshDeps, knownGeneration: number, ttlMs: number): Promise<'acquired' | RefreshResult> {
   const deadline = Date.now() + deps.auth.tokenWaitTimeoutMs;
   while (!(await deps.store.acquireLock(deps.name, deps.owner, ttlMs))) {
-    // Another replica is refreshing: wait for its record rather than refresh ourselves.
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Another replica is refreshing: wait for its new record (announced by the store) rather than refresh
+    // ourselves; the poll interval only bounds the wait if the announcement is lost.
+    await changeOrTimeout(deps, Math.min(LOCK_POLL_MS, Math.max(0, deadline - Date.now())));
     const stored = await deps.store.read(deps.name);
     if (stored && stored.generation > knownGeneration) return { kind: 'adopted', record: stored };
     if (Date.now() > deadline) return { kind: 'lock_timeout' };
   }
   return 'acquired';
+}
+
+/** How often a replica waiting for another's refresh re-checks the store when no change is announced. */
+const LOCK_POLL_MS = 500;
+
+function changeOrTimeout(deps: RefreshDeps, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      unsubscribe();
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    const unsubscribe = deps.store.subscribe((key) => {
+      if (key === deps.name) done();
+    });
+  });
+}
+
+/** The store could not be reached to take the refresh lock, and this upstream may not refresh without it. */
+export class StoreUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super(`token store unreachable (${describe(cause)}); not refreshing without the lock because this upstream's refresh tokens may be one-time (set auth.refreshWithoutLock: true to allow it)`, { cause });
+    this.name = 'StoreUnavailableError';
+  }
 }
 
 async function refreshFrom(deps: RefreshDeps, record: TokenRecord | undefined): Promise<RefreshResult> {
@@ -84,7 +120,9 @@ async function refreshFrom(deps: RefreshDeps, record: TokenRecord | undefined): 
   for (const [index, grant] of grants.entries()) {
     if (grant.type === 'refresh_token' && record) {
       if (unfinished) warnUnfinished(deps, unfinished);
-      if (!(await markInFlight(deps, record, grant.refreshToken))) return { kind: 'adopted', record: await deps.store.read(deps.name) };
+      if (!(await markInFlight(deps, record, grant.refreshToken).catch((error: unknown) => markFailed(deps, error)))) {
+        return { kind: 'adopted', record: await deps.store.read(deps.name) };
+      }
     }
     const startedAt = Date.now();
     try {
@@ -130,6 +168,12 @@ async function markInFlight(deps: RefreshDeps, record: TokenRecord, refreshToken
   };
   // 'stale': someone wrote a newer record between our read and the mark; use theirs, send nothing.
   return (await deps.store.compareAndSet(deps.name, record.generation, marked)) === 'applied';
+}
+
+/** Without the store the mark cannot be written: go on only where refreshing without the lock is allowed. */
+function markFailed(deps: RefreshDeps, error: unknown): true {
+  if (!deps.auth.refreshWithoutLock) throw error;
+  return true;
 }
 
 async function clearMark(deps: RefreshDeps, record: TokenRecord): Promise<void> {

@@ -11,7 +11,7 @@ import type { Metrics, RefreshOutcome } from '../admin/metrics.js';
 import type { TokenRecord, TokenStore } from '../store/token-store.js';
 import { fingerprint } from './fingerprint.js';
 import type { TokenClient, TokenGrant } from './providers/oauth2-client.js';
-import { refreshUnderLock, type RefreshDeps, type RefreshResult } from './refresh-procedure.js';
+import { StoreUnavailableError, refreshUnderLock, type RefreshDeps, type RefreshResult } from './refresh-procedure.js';
 import { MAX_TIMER_DELAY_MS, backoffDelay, refreshAt } from './refresh-schedule.js';
 import { seedRecord, usableAccessToken } from './token-record.js';
 import type { TokenStatus } from './token-status.js';
@@ -204,10 +204,11 @@ export class TokenManager {
   async #runRefresh(reason: RefreshReason): Promise<void> {
     if (this.#stopped || this.#record?.dead || this.#needsCredentials) return;
     try {
-      this.#apply(await refreshUnderLock(this.#refreshDeps, this.#record?.generation ?? 0), reason);
+      this.#apply(await refreshUnderLock(this.#refreshDeps, this.#record), reason);
     } catch (error) {
-      // The store failed (not the token endpoint): treat it like a transient failure and retry.
-      this.#apply({ kind: 'transient', failure: new TokenEndpointError('transient', `token store: ${describe(error)}`), latencyMs: 0 }, reason);
+      // The store failed (not the token endpoint): keep serving what we have and retry with backoff.
+      const message = error instanceof StoreUnavailableError ? error.message : `token store: ${describe(error)}`;
+      this.#apply({ kind: 'transient', failure: new TokenEndpointError('transient', message), latencyMs: 0 }, reason);
     } finally {
       this.#schedule();
     }
