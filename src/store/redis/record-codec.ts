@@ -1,0 +1,122 @@
+/**
+ * How a TokenRecord is stored in Redis: JSON, or with an encryptionKey AES-256-GCM over that JSON
+ * (issue 3 §7), with a random 12-byte nonce per write and `${key}:${generation}` as associated data, so a
+ * blob moved to another credential or generation fails to decrypt. Stored as `v1.<nonce>.<ciphertext+tag>`
+ * (base64 parts).
+ *
+ * Next to the blob the record hash keeps a digest of the record, which the compare-and-set script compares
+ * to recognise its own earlier write (a re-run after a lost reply) even though every encryption of the same
+ * record differs. With a key the digest is an HMAC under a key derived from encryptionKey, so it does not
+ * let anyone with read access to Redis confirm a guessed token.
+ */
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { StoreError } from '../../errors.js';
+import type { TokenRecord } from '../token-store.js';
+
+const VERSION = 'v1';
+const NONCE_BYTES = 12; // NIST SP 800-38D §8.2: 96-bit IVs for GCM
+const TAG_BYTES = 16;
+const KEY_CHECK_PLAINTEXT = 'oauth-sidecar encryption key check';
+const KEY_CHECK_AAD = 'oauth-sidecar:key-check';
+
+export interface EncodedRecord {
+  readonly blob: string;
+  readonly digest: string;
+}
+
+export interface RecordCodec {
+  readonly encrypted: boolean;
+  encode(key: string, record: TokenRecord): EncodedRecord;
+  /** `generation` is the clear-text generation field stored beside the blob. */
+  decode(key: string, generation: string, blob: string): TokenRecord;
+  /** The value of the key-check entry written once per prefix when encryption is on. */
+  keyCheckValue(): string;
+  /** True when `value` (a key-check entry) was written with this encryptionKey. */
+  verifyKeyCheck(value: string): boolean;
+}
+
+export function createRecordCodec(encryptionKey: Buffer | undefined): RecordCodec {
+  const digestKey = encryptionKey ? Buffer.from(hkdfSync('sha256', encryptionKey, Buffer.alloc(0), 'oauth-sidecar record digest', 32)) : undefined;
+
+  const digestOf = (key: string, json: string): string =>
+    digestKey ? createHmac('sha256', digestKey).update(`${key}\n${json}`).digest('base64') : createHash('sha256').update(`${key}\n${json}`).digest('base64');
+
+  return {
+    encrypted: encryptionKey !== undefined,
+    encode(key, record) {
+      const json = JSON.stringify(record);
+      const blob = encryptionKey ? seal(encryptionKey, json, `${key}:${record.generation}`) : json;
+      return { blob, digest: digestOf(key, json) };
+    },
+    decode(key, generation, blob) {
+      let json: string;
+      if (blob.startsWith(`${VERSION}.`)) {
+        if (!encryptionKey) throw new StoreError(`the token record for ${key} is encrypted but no encryptionKey is set`);
+        const opened = open(encryptionKey, blob, `${key}:${generation}`);
+        if (opened === undefined) throw new StoreError(`cannot decrypt the token record for ${key}: wrong encryptionKey or tampered data`);
+        json = opened;
+      } else {
+        // Accepting clear text here would let anyone who can write to Redis plant a token record.
+        if (encryptionKey) throw new StoreError(`the token record for ${key} is stored in clear text but encryptionKey is set; write it again (seed --force)`);
+        json = blob;
+      }
+      const record = parseRecord(json);
+      if (!record || String(record.generation) !== generation) {
+        throw new StoreError(`the token record for ${key} in redis is not a valid oauth-sidecar record; it is left untouched`);
+      }
+      return record;
+    },
+    keyCheckValue() {
+      if (!encryptionKey) throw new Error('keyCheckValue needs an encryptionKey');
+      return seal(encryptionKey, KEY_CHECK_PLAINTEXT, KEY_CHECK_AAD);
+    },
+    verifyKeyCheck(value) {
+      return encryptionKey !== undefined && open(encryptionKey, value, KEY_CHECK_AAD) === KEY_CHECK_PLAINTEXT;
+    },
+  };
+}
+
+function seal(key: Buffer, plaintext: string, associatedData: string): string {
+  const nonce = randomBytes(NONCE_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
+  cipher.setAAD(Buffer.from(associatedData, 'utf8'));
+  const sealed = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+  return `${VERSION}.${nonce.toString('base64')}.${sealed.toString('base64')}`;
+}
+
+/** The plaintext, or undefined when the blob is malformed or does not authenticate. */
+function open(key: Buffer, blob: string, associatedData: string): string | undefined {
+  const [version, nonceText, sealedText, extra] = blob.split('.');
+  if (version !== VERSION || nonceText === undefined || sealedText === undefined || extra !== undefined) return undefined;
+  const nonce = Buffer.from(nonceText, 'base64');
+  const sealed = Buffer.from(sealedText, 'base64');
+  if (nonce.length !== NONCE_BYTES || sealed.length < TAG_BYTES) return undefined;
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
+    decipher.setAAD(Buffer.from(associatedData, 'utf8'));
+    decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
+    return Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - TAG_BYTES)), decipher.final()]).toString('utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+const SOURCES = new Set<TokenRecord['source']>(['seed', 'refresh', 'password', 'authorization_code', 'seed-command']);
+
+function parseRecord(json: string): TokenRecord | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const record = value as Partial<TokenRecord>;
+  const ok =
+    Number.isSafeInteger(record.generation) &&
+    typeof record.writer === 'string' &&
+    typeof record.obtainedAt === 'number' &&
+    record.source !== undefined &&
+    SOURCES.has(record.source);
+  return ok ? (record as TokenRecord) : undefined;
+}
