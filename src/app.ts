@@ -55,7 +55,7 @@ export function createApp(config: Config, options: AppOptions): App {
   const statuses = (): TokenStatus[] => managers.map((manager) => manager.status());
 
   async function start(): Promise<{ proxyUrl: string; adminUrl: string | undefined }> {
-    store = countStoreOperations(options.store ?? (await createStore(config.store)), metrics.storeOperations);
+    store = countStoreOperations(options.store ?? (await createStore(config.store, logger)), metrics.storeOperations);
     for (const upstream of config.upstreams) {
       const client = createOAuth2Client(upstream.auth);
       const manager = new TokenManager({ upstream, store, client, logger, metrics, owner });

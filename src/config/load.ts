@@ -12,10 +12,12 @@ import { presets } from '../tokens/providers/presets.js';
 import { interpolateEnv } from './interpolate.js';
 import { configSchema, upstreamSchema, type RawAuth, type RawConfig, type RawUpstream } from './schema.js';
 import { Secret } from './secret.js';
-import type { AuthConfig, Config, Endpoint, UpstreamConfig } from './types.js';
+import type { AuthConfig, Config, Endpoint, StoreConfig, UpstreamConfig } from './types.js';
 
 /** Keys under `auth` that may instead be read from a file with the `…File` twin. */
 const fileBackedAuthKeys = ['clientId', 'clientSecret', 'refreshToken', 'username', 'password', 'tppToken'] as const;
+/** The same for the store section (Redis credentials and the record encryption key). */
+const fileBackedStoreKeys = ['url', 'password', 'encryptionKey'] as const;
 
 export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
@@ -66,32 +68,35 @@ function describeIssues(issues: readonly z.core.$ZodIssue[]): string[] {
   });
 }
 
-/** Replaces each `xFile: path` under upstreams.*.auth with `x: <file contents>`. */
+/** Replaces each `xFile: path` under upstreams.*.auth and store with `x: <file contents>`. */
 function resolveFileSecrets(raw: unknown, baseDir: string, problems: string[]): void {
   const upstreams = isRecord(raw) && isRecord(raw.upstreams) ? raw.upstreams : {};
   for (const [name, upstream] of Object.entries(upstreams)) {
-    if (!isRecord(upstream) || !isRecord(upstream.auth)) continue;
-    const auth = upstream.auth;
-    for (const key of fileBackedAuthKeys) {
-      const fileKey = `${key}File`;
-      if (!(fileKey in auth)) continue;
-      const where = `upstreams.${name}.auth.${fileKey}`;
-      const filePath = auth[fileKey];
-      delete auth[fileKey];
-      if (key in auth && auth[key] !== '' && auth[key] !== undefined) {
-        problems.push(`${where}: set either ${key} or ${fileKey}, not both`);
-        continue;
-      }
-      if (typeof filePath !== 'string' || filePath === '') {
-        problems.push(`${where}: expected a file path`);
-        continue;
-      }
-      try {
-        // Secrets mounted by Kubernetes or written by `echo` end with a newline that is not part of the value.
-        auth[key] = readFileSync(resolve(baseDir, filePath), 'utf8').replace(/\r?\n$/, '');
-      } catch (error) {
-        problems.push(`${where}: cannot read ${filePath} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-      }
+    if (isRecord(upstream) && isRecord(upstream.auth)) readFileTwins(upstream.auth, fileBackedAuthKeys, `upstreams.${name}.auth`, baseDir, problems);
+  }
+  if (isRecord(raw) && isRecord(raw.store)) readFileTwins(raw.store, fileBackedStoreKeys, 'store', baseDir, problems);
+}
+
+function readFileTwins(section: Record<string, unknown>, keys: readonly string[], path: string, baseDir: string, problems: string[]): void {
+  for (const key of keys) {
+    const fileKey = `${key}File`;
+    if (!(fileKey in section)) continue;
+    const where = `${path}.${fileKey}`;
+    const filePath = section[fileKey];
+    delete section[fileKey];
+    if (key in section && section[key] !== '' && section[key] !== undefined) {
+      problems.push(`${where}: set either ${key} or ${fileKey}, not both`);
+      continue;
+    }
+    if (typeof filePath !== 'string' || filePath === '') {
+      problems.push(`${where}: expected a file path`);
+      continue;
+    }
+    try {
+      // Secrets mounted by Kubernetes or written by `echo` end with a newline that is not part of the value.
+      section[key] = readFileSync(resolve(baseDir, filePath), 'utf8').replace(/\r?\n$/, '');
+    } catch (error) {
+      problems.push(`${where}: cannot read ${filePath} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
     }
   }
 }
@@ -104,7 +109,7 @@ function buildConfig(raw: RawConfig, source: string, baseDir: string, problems: 
     listen: parseEndpoint(raw.listen),
     admin: raw.admin === 'off' ? null : parseEndpoint(raw.admin),
     log: { level: raw.log.level, accessLog: raw.log.accessLog },
-    store: raw.store.type === 'file' ? { type: 'file', path: resolve(baseDir, raw.store.path) } : { type: 'memory' },
+    store: buildStore(raw.store, baseDir, problems),
     drainTimeoutMs: raw.drainTimeoutMs,
     upstreams,
   };
@@ -127,6 +132,32 @@ function checkDuplicateRoutes(upstreams: readonly UpstreamConfig[], problems: st
     if (other) problems.push(`upstreams.${upstream.name}.path: ${upstream.routePath} is already routed to ${other}`);
     seenPaths.set(upstream.routePath, upstream.name);
   }
+}
+
+function buildStore(raw: RawConfig['store'], baseDir: string, problems: string[]): StoreConfig {
+  if (raw.type === 'file') return { type: 'file', path: resolve(baseDir, raw.path) };
+  if (raw.type === 'memory') return { type: 'memory' };
+  return {
+    type: 'redis',
+    url: secret(raw.url),
+    sentinels: raw.sentinels,
+    name: raw.name,
+    cluster: raw.cluster,
+    username: nonEmpty(raw.username),
+    password: secret(nonEmpty(raw.password)),
+    keyPrefix: raw.keyPrefix,
+    encryptionKey: raw.encryptionKey ? parseEncryptionKey(raw.encryptionKey, problems) : undefined,
+    commandTimeoutMs: raw.commandTimeoutMs,
+  };
+}
+
+/** 32 bytes, written as 64 hex digits or as base64 (`openssl rand -base64 32`). */
+function parseEncryptionKey(text: string, problems: string[]): Buffer | undefined {
+  const trimmed = text.trim();
+  const key = /^[0-9a-fA-F]{64}$/.test(trimmed) ? Buffer.from(trimmed, 'hex') : Buffer.from(trimmed, 'base64');
+  if (key.length === 32) return key;
+  problems.push('store.encryptionKey: must be 32 bytes, as 64 hex digits or base64 (e.g. openssl rand -base64 32)');
+  return undefined;
 }
 
 function buildUpstream(name: string, raw: RawUpstream, problems: string[]): UpstreamConfig {
@@ -211,7 +242,8 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !(value instanceof Secret) && !Object.isFrozen(value)) {
+  // Secrets and Buffers (the encryption key) hide or cannot freeze their contents; they are not shared.
+  if (value && typeof value === 'object' && !(value instanceof Secret) && !Buffer.isBuffer(value) && !Object.isFrozen(value)) {
     Object.freeze(value);
     for (const item of Object.values(value)) deepFreeze(item);
   }

@@ -68,9 +68,37 @@ export const upstreamSchema = z.strictObject({
   maxConnections: z.number().int().positive().default(128),
 });
 
+const redisAddress = z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) });
+
+const redisStoreSchema = z
+  .strictObject({
+    type: z.literal('redis'),
+    /** redis://[user:password@]host:port/db or rediss:// for TLS. */
+    url: z.string().regex(/^rediss?:\/\/[^\s]+$/, 'expected a redis:// or rediss:// URL').optional(),
+    /** Redis Sentinel: the sentinels and the master group name. */
+    sentinels: z.array(redisAddress).min(1).optional(),
+    name: z.string().min(1).optional(),
+    /** Redis Cluster start-up nodes. */
+    cluster: z.array(redisAddress).min(1).optional(),
+    /** Data-node credentials for sentinels/cluster (with url, put them in the URL); `passwordFile` also works. */
+    username: z.string().optional(),
+    password: z.string().optional(),
+    keyPrefix: z.string().regex(/^[^{}\s]*$/, 'must not contain braces or spaces (they delimit the hash tag)').default('oauth-sidecar:'),
+    /** 32 bytes as 64 hex digits or base64: token records are AES-256-GCM encrypted at rest. `encryptionKeyFile` also works. */
+    encryptionKey: z.string().optional(),
+    /** Bound on one Redis command; a store operation fails within about twice this. */
+    commandTimeoutMs: z.number().int().min(50).max(10_000).default(500),
+  })
+  .superRefine((store, context) => {
+    const given = [store.url, store.sentinels, store.cluster].filter((value) => value !== undefined).length;
+    if (given !== 1) context.addIssue({ code: 'custom', message: 'set exactly one of url, sentinels (with name) or cluster' });
+    if (store.sentinels && !store.name) context.addIssue({ code: 'custom', path: ['name'], message: 'sentinels need the master group name' });
+  });
+
 const storeSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('file'), path: z.string().min(1).default('./data/tokens.json') }),
   z.strictObject({ type: z.literal('memory') }),
+  redisStoreSchema,
 ]);
 
 export const configSchema = z.strictObject({
@@ -95,3 +123,4 @@ export type RawConfig = z.infer<typeof configSchema>;
 export type RawUpstream = z.infer<typeof upstreamSchema>;
 export type RawAuth = z.infer<typeof authSchema>;
 export type PresetName = (typeof presetNames)[number];
+export type RawRedisStore = z.infer<typeof redisStoreSchema>;

@@ -54,7 +54,20 @@ export interface UpstreamConfig {
   readonly auth: AuthConfig;
 }
 
-export type StoreConfig = { readonly type: 'file'; readonly path: string } | { readonly type: 'memory' };
+export interface RedisStoreConfig {
+  readonly type: 'redis';
+  readonly url: Secret | undefined;
+  readonly sentinels: readonly Endpoint[] | undefined;
+  readonly name: string | undefined;
+  readonly cluster: readonly Endpoint[] | undefined;
+  readonly username: string | undefined;
+  readonly password: Secret | undefined;
+  readonly keyPrefix: string;
+  readonly encryptionKey: Buffer | undefined;
+  readonly commandTimeoutMs: number;
+}
+
+export type StoreConfig = { readonly type: 'file'; readonly path: string } | { readonly type: 'memory' } | RedisStoreConfig;
 
 export interface Config {
   /** The file the config came from (for messages), or "<inline>". */
