@@ -23,6 +23,8 @@ export interface RefreshDeps {
   readonly log: Logger;
   /** Called for each failed write of a new record (it is retried until it lands). */
   onStoreWriteFailed(): void;
+  /** A retried write found a newer record stored meanwhile: the caller must use that one, not its own. */
+  onWriteSuperseded(): void;
   isStopped(): boolean;
 }
 
@@ -58,8 +60,11 @@ export async function refreshUnderLock(deps: RefreshDeps, known: TokenRecord | u
   renewal.unref();
   try {
     // Refresh from the newest stored record: another process may have refreshed already.
-    const stored = await deps.store.read(deps.name);
+    const stored = (await deps.store.read(deps.name)) ?? (await restoreLostRecord(deps, known));
     if (stored && stored.generation > knownGeneration && usableAccessToken(stored)) return { kind: 'adopted', record: stored };
+    // Another replica found the refresh token rejected (the verdict keeps the generation): sending it again
+    // would be one more reuse of a spent token, which can kill a Keycloak session that was still alive.
+    if (stored?.dead) return { kind: 'adopted', record: stored };
     return await refreshFrom(deps, stored);
   } finally {
     clearInterval(renewal);
@@ -74,10 +79,23 @@ async function acquireLockOrNewer(deps: RefreshDeps, knownGeneration: number, tt
     // ourselves; the poll interval only bounds the wait if the announcement is lost.
     await changeOrTimeout(deps, Math.min(LOCK_POLL_MS, Math.max(0, deadline - Date.now())));
     const stored = await deps.store.read(deps.name);
-    if (stored && stored.generation > knownGeneration) return { kind: 'adopted', record: stored };
+    if (stored && (stored.generation > knownGeneration || stored.dead)) return { kind: 'adopted', record: stored };
     if (Date.now() > deadline) return { kind: 'lock_timeout' };
   }
   return 'acquired';
+}
+
+/**
+ * The store has no record although this replica holds one: the store lost it (a Redis without persistence
+ * restarted, an eviction, a flush). The copy in memory may hold the only unspent refresh token, and a
+ * rotated refresh token must never be lost (issue 3 §3), so it goes back first, with its own generation so
+ * that no replica takes it for older than what it holds, and the refresh continues from it.
+ */
+async function restoreLostRecord(deps: RefreshDeps, known: TokenRecord | undefined): Promise<TokenRecord | undefined> {
+  if (!known) return undefined;
+  if ((await deps.store.compareAndSet(deps.name, 0, known)) !== 'applied') return deps.store.read(deps.name);
+  deps.log.warn({ event: 'record_restored', generation: known.generation }, 'the token store had lost the record; wrote back the one held in memory');
+  return known;
 }
 
 /** How often a replica waiting for another's refresh re-checks the store when no change is announced. */
@@ -201,7 +219,13 @@ async function commit(deps: RefreshDeps, expectedGeneration: number, next: Token
 function retryCommit(deps: RefreshDeps, expectedGeneration: number, next: TokenRecord, attempt: number): void {
   const timer = setTimeout(() => {
     deps.store.compareAndSet(deps.name, expectedGeneration, next).then(
-      (result) => deps.log.info({ event: 'store_write_recovered', result, generation: next.generation }, 'stored the token record after retrying'),
+      (result) => {
+        if (result === 'applied') return deps.log.info({ event: 'store_write_recovered', generation: next.generation }, 'stored the token record after retrying');
+        // Another replica wrote first (our lock had expired, e.g. we were frozen): the fence refused our
+        // record, and serving its tokens on would mean a token pair no other replica knows about.
+        deps.log.error({ event: 'commit_stale', generation: next.generation }, 'a newer record was stored while the write was retried; adopting it');
+        deps.onWriteSuperseded();
+      },
       () => {
         deps.onStoreWriteFailed();
         if (!deps.isStopped()) retryCommit(deps, expectedGeneration, next, attempt + 1);

@@ -80,6 +80,7 @@ export class TokenManager {
       owner: this.#owner,
       log: this.#log,
       onStoreWriteFailed: () => this.#metrics.storeWriteFailures.inc({ upstream: this.name }),
+      onWriteSuperseded: () => void this.#reload(),
       isStopped: () => this.#stopped,
     };
   }
@@ -203,12 +204,20 @@ export class TokenManager {
 
   async #runRefresh(reason: RefreshReason): Promise<void> {
     if (this.#stopped || this.#record?.dead || this.#needsCredentials) return;
+    const startedFrom = this.#record?.generation ?? 0;
+    let result: RefreshResult;
     try {
-      this.#apply(await refreshUnderLock(this.#refreshDeps, this.#record), reason);
+      result = await refreshUnderLock(this.#refreshDeps, this.#record);
     } catch (error) {
       // The store failed (not the token endpoint): keep serving what we have and retry with backoff.
       const message = error instanceof StoreUnavailableError ? error.message : `token store: ${describe(error)}`;
-      this.#apply({ kind: 'transient', failure: new TokenEndpointError('transient', message), latencyMs: 0 }, reason);
+      result = { kind: 'transient', failure: new TokenEndpointError('transient', message), latencyMs: 0 };
+    }
+    try {
+      // A failed attempt is moot when another replica's newer token was announced meanwhile (e.g. this one
+      // was frozen past its lock): a retry would spend that token's refresh token on a needless refresh.
+      if (result.kind === 'transient' && (this.#record?.generation ?? 0) > startedFrom && this.current()) this.#apply({ kind: 'adopted', record: this.#record }, reason);
+      else this.#apply(result, reason);
     } finally {
       this.#schedule();
     }
@@ -295,7 +304,14 @@ export class TokenManager {
       const stored = await this.#store.read(this.name);
       if (stored && stored.generation >= (this.#record?.generation ?? 0)) {
         const revived = Boolean(this.#record?.dead) && !stored.dead;
+        const newer = stored.generation > (this.#record?.generation ?? 0);
         this.#adopt(stored);
+        // A newer usable token from another replica settles the refresh this one was backing off to retry:
+        // retrying anyway would spend the new refresh token on a second, needless refresh.
+        if (newer && this.#token) {
+          this.#consecutiveFailures = 0;
+          this.#nextAttemptAt = 0;
+        }
         if (revived || (!stored.dead && !stored.accessToken)) this.#needsCredentials = this.#auth.missing.length > 0 ? this.#needsCredentials : undefined;
         this.#schedule();
       }
