@@ -41,7 +41,9 @@ export interface TokenStore {
   read(key: string): Promise<TokenRecord | undefined>;
   /**
    * Writes `next` only if the stored generation is still `expectedGeneration` (0 = no record yet).
-   * `next.generation` is either expectedGeneration (an annotation of the same tokens) or expectedGeneration+1.
+   * `next.generation` is expectedGeneration (an annotation of the same tokens), expectedGeneration+1 (new
+   * tokens, or a dead verdict), or, with expectedGeneration 0, any generation (a record the store lost,
+   * written back by a replica that still holds it).
    */
   compareAndSet(key: string, expectedGeneration: number, next: TokenRecord): Promise<CompareAndSetResult>;
   /** Takes the refresh lock of a credential for `ttlMs`; true when taken (or already held by `owner`). */

@@ -11,7 +11,6 @@ import type { Logger } from '../log.js';
 import type { TokenRecord, TokenStore } from '../store/token-store.js';
 import { fingerprint } from './fingerprint.js';
 import type { TokenClient, TokenGrant } from './providers/oauth2-client.js';
-import { backoffDelay } from './refresh-schedule.js';
 import { deadRecord, nextRecord, usableAccessToken } from './token-record.js';
 
 export interface RefreshDeps {
@@ -53,22 +52,26 @@ export async function refreshUnderLock(deps: RefreshDeps, known: TokenRecord | u
     // replica could spend the same token); the upstream's policy says whether this one may.
     if (!deps.auth.refreshWithoutLock) throw new StoreUnavailableError(error);
     deps.log.warn({ event: 'refresh_without_lock', err: describe(error) }, 'token store unreachable; refreshing without the lock (refreshWithoutLock: true)');
-    return refreshFrom(deps, known);
+    return refreshFrom(deps, known, lockTtlMs);
   }
   if (locked !== 'acquired') return locked;
   const renewal = setInterval(() => void deps.store.renewLock(deps.name, deps.owner, lockTtlMs).catch(() => undefined), lockTtlMs / 3);
   renewal.unref();
+  let result: RefreshResult | undefined;
   try {
     // Refresh from the newest stored record: another process may have refreshed already.
     const stored = (await deps.store.read(deps.name)) ?? (await restoreLostRecord(deps, known));
     if (stored && stored.generation > knownGeneration && usableAccessToken(stored)) return { kind: 'adopted', record: stored };
-    // Another replica found the refresh token rejected (the verdict keeps the generation): sending it again
+    // Another replica found the refresh token rejected (a dead verdict carries no token): sending it again
     // would be one more reuse of a spent token, which can kill a Keycloak session that was still alive.
     if (stored?.dead) return { kind: 'adopted', record: stored };
-    return await refreshFrom(deps, stored);
+    result = await refreshFrom(deps, stored, lockTtlMs);
+    return result;
   } finally {
     clearInterval(renewal);
-    await deps.store.releaseLock(deps.name, deps.owner).catch(() => undefined);
+    // A record that is not stored yet keeps the lock: released now, another replica could refresh from the
+    // old record with the refresh token this one has just spent. retryCommit releases it once the write lands.
+    if (!(result?.kind === 'refreshed' && result.unsaved)) await deps.store.releaseLock(deps.name, deps.owner).catch(() => undefined);
   }
 }
 
@@ -123,7 +126,7 @@ export class StoreUnavailableError extends Error {
   }
 }
 
-async function refreshFrom(deps: RefreshDeps, record: TokenRecord | undefined): Promise<RefreshResult> {
+async function refreshFrom(deps: RefreshDeps, record: TokenRecord | undefined, lockTtlMs: number): Promise<RefreshResult> {
   const grants = grantsFor(record, deps.auth);
   if (grants.length === 0) {
     const message = record?.refreshToken
@@ -146,7 +149,7 @@ async function refreshFrom(deps: RefreshDeps, record: TokenRecord | undefined): 
     try {
       const tokens = await deps.client.requestToken(grant);
       const next = nextRecord(record, tokens, grant, startedAt, deps.owner);
-      return await commit(deps, record?.generation ?? 0, next, grant, Date.now() - startedAt);
+      return await commit(deps, record?.generation ?? 0, next, grant, Date.now() - startedAt, lockTtlMs);
     } catch (error) {
       lastFailure = error instanceof TokenEndpointError ? error : new TokenEndpointError('transient', String(error));
       latencyMs = Date.now() - startedAt;
@@ -200,7 +203,7 @@ async function clearMark(deps: RefreshDeps, record: TokenRecord): Promise<void> 
 }
 
 /** Stores the new record before it is used; a failed write is retried but never delays the new token. */
-async function commit(deps: RefreshDeps, expectedGeneration: number, next: TokenRecord, grant: TokenGrant, latencyMs: number): Promise<RefreshResult> {
+async function commit(deps: RefreshDeps, expectedGeneration: number, next: TokenRecord, grant: TokenGrant, latencyMs: number, lockTtlMs: number): Promise<RefreshResult> {
   try {
     if ((await deps.store.compareAndSet(deps.name, expectedGeneration, next)) === 'stale') {
       // We lost the lock while the token request ran and another writer got in first: its record wins.
@@ -211,29 +214,39 @@ async function commit(deps: RefreshDeps, expectedGeneration: number, next: Token
   } catch (error) {
     deps.onStoreWriteFailed();
     deps.log.error({ event: 'store_write_failed', err: describe(error) }, 'could not store the new token record; serving it from memory and retrying the write');
-    retryCommit(deps, expectedGeneration, next, 1);
+    retryCommit(deps, expectedGeneration, next, 1, lockTtlMs);
     return { kind: 'refreshed', record: next, grant, latencyMs, unsaved: true };
   }
 }
 
-function retryCommit(deps: RefreshDeps, expectedGeneration: number, next: TokenRecord, attempt: number): void {
+/**
+ * Retries storing a record that only this replica holds, quickly (its refresh token is the only unspent
+ * one), re-taking the lock before each attempt so that no other replica refreshes meanwhile, and releasing
+ * it once the write has landed or been refused by the fence.
+ */
+function retryCommit(deps: RefreshDeps, expectedGeneration: number, next: TokenRecord, attempt: number, lockTtlMs: number): void {
   const timer = setTimeout(() => {
-    deps.store.compareAndSet(deps.name, expectedGeneration, next).then(
-      (result) => {
+    void (async () => {
+      try {
+        await deps.store.acquireLock(deps.name, deps.owner, lockTtlMs).catch(() => false);
+        const result = await deps.store.compareAndSet(deps.name, expectedGeneration, next);
+        await deps.store.releaseLock(deps.name, deps.owner).catch(() => undefined);
         if (result === 'applied') return deps.log.info({ event: 'store_write_recovered', generation: next.generation }, 'stored the token record after retrying');
         // Another replica wrote first (our lock had expired, e.g. we were frozen): the fence refused our
         // record, and serving its tokens on would mean a token pair no other replica knows about.
         deps.log.error({ event: 'commit_stale', generation: next.generation }, 'a newer record was stored while the write was retried; adopting it');
         deps.onWriteSuperseded();
-      },
-      () => {
+      } catch {
         deps.onStoreWriteFailed();
-        if (!deps.isStopped()) retryCommit(deps, expectedGeneration, next, attempt + 1);
-      },
-    );
-  }, backoffDelay(attempt, undefined));
+        if (!deps.isStopped()) retryCommit(deps, expectedGeneration, next, attempt + 1, lockTtlMs);
+      }
+    })();
+  }, Math.min(COMMIT_RETRY_MAX_MS, 125 * 2 ** attempt));
   timer.unref();
 }
+
+/** Retried writes of an unsaved record wait 250 ms, 500 ms, 1 s, then every 2 s. */
+const COMMIT_RETRY_MAX_MS = 2_000;
 
 function warnUnfinished(deps: RefreshDeps, mark: NonNullable<TokenRecord['refreshInFlight']>): void {
   deps.log.warn(

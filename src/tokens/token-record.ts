@@ -41,9 +41,13 @@ export function usableAccessToken(record: TokenRecord | undefined): { token: str
   return { token: record.accessToken, expiresAt: record.accessTokenExpiresAt ?? record.obtainedAt + DEFAULT_TOKEN_LIFETIME_MS };
 }
 
-/** The record that says the token endpoint rejected this credential for good, and why. */
+/**
+ * The record that says the token endpoint rejected this credential for good, and why. It is a generation
+ * of its own: every replica hears of it through the change feed, and a late write that expected the
+ * previous generation is refused instead of overwriting the verdict.
+ */
 export function deadRecord(previous: TokenRecord | undefined, reason: string, writer: string): TokenRecord {
-  const base: TokenRecord = previous ?? { generation: 1, obtainedAt: Date.now(), source: 'refresh', writer };
+  const base: TokenRecord = previous ?? { generation: 0, obtainedAt: Date.now(), source: 'refresh', writer };
   const { refreshInFlight: _mark, ...rest } = base;
-  return { ...rest, dead: { at: Date.now(), reason }, writer };
+  return { ...rest, generation: base.generation + 1, dead: { at: Date.now(), reason }, writer };
 }
