@@ -54,3 +54,27 @@ describe('many replicas over one Redis', () => {
     expect(fake.counters.tokenCalls).toBe(2);
   });
 });
+
+describe('a dead credential seen by one replica', () => {
+  it('is known to every replica through the change feed, with no token call of their own', async () => {
+    const redis = await startRedis(onTestFinished);
+    const fake = await provider({ kind: 'apiax' });
+    const top = `listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\nstore: { type: redis, url: "redis://127.0.0.1:${redis.port}/0", keyPrefix: "dead${Date.now()}:" }\n`;
+    const seed = fake.issueRefreshToken();
+    const first = await startProxy(configYaml(upstreamYaml(fake, { seed }), top), { owner: 'replica-a' });
+    expect((await fetch(`${first.url}/apiax/x`)).status).toBe(200);
+    const second = await startProxy(configYaml(upstreamYaml(fake, { seed }), top), { owner: 'replica-b' });
+    const tokenCalls = fake.counters.tokenCalls;
+
+    // Another client spends the stored refresh token behind the proxies' backs (Keycloak then kills the
+    // session), and the next refresh by the first replica finds it dead.
+    await fetch(fake.tokenUrl, { method: 'POST', body: new URLSearchParams({ grant_type: 'refresh_token', client_id: 'integration-api', refresh_token: fake.issuedTokens.filter((t) => t.includes('-rt-')).at(-1) ?? '' }) });
+    fake.expireAccessTokens();
+    await fetch(`${first.url}/apiax/x`);
+    await eventually(() => first.app.statuses()[0]?.state === 'credential_dead', 5000, 'the first replica to find the credential dead');
+    await eventually(() => second.app.statuses()[0]?.state === 'credential_dead', 3000, 'the second replica to hear of it');
+    expect(fake.counters.tokenCalls - tokenCalls).toBe(2); // the outside spend, and the first replica's one attempt
+    const readyz = await fetch(`${second.adminUrl}/readyz`);
+    expect(readyz.status).toBe(503);
+  });
+});
