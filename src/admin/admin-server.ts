@@ -47,11 +47,14 @@ export function createAdminServer(sources: AdminSources): Server {
 function readiness(res: ServerResponse, sources: AdminSources): void {
   if (sources.isDraining()) return json(res, 503, { ready: false, draining: true, upstreams: {} });
   const notReady: Record<string, { state: string; reason: string | undefined }> = {};
+  const warnings: Record<string, string> = {};
   for (const status of sources.statuses()) {
     if (status.state !== 'ok') notReady[status.upstream] = { state: status.state, reason: status.reason };
+    // Still serving, but the newest token pair exists only in this process until the store takes it.
+    if (status.storeWritePending) warnings[status.upstream] = 'the current token pair is not in the token store yet; the write is being retried';
   }
   const ready = Object.keys(notReady).length === 0;
-  json(res, ready ? 200 : 503, { ready, notReady });
+  json(res, ready ? 200 : 503, { ready, notReady, ...(Object.keys(warnings).length > 0 ? { warnings } : {}) });
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {

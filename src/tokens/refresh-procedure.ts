@@ -22,6 +22,8 @@ export interface RefreshDeps {
   readonly log: Logger;
   /** Called for each failed write of a new record (it is retried until it lands). */
   onStoreWriteFailed(): void;
+  /** A record that failed to write has landed after all. */
+  onStoreWriteRecovered(): void;
   /** A retried write found a newer record stored meanwhile: the caller must use that one, not its own. */
   onWriteSuperseded(): void;
   isStopped(): boolean;
@@ -231,6 +233,7 @@ function retryCommit(deps: RefreshDeps, expectedGeneration: number, next: TokenR
         await deps.store.acquireLock(deps.name, deps.owner, lockTtlMs).catch(() => false);
         const result = await deps.store.compareAndSet(deps.name, expectedGeneration, next);
         await deps.store.releaseLock(deps.name, deps.owner).catch(() => undefined);
+        deps.onStoreWriteRecovered();
         if (result === 'applied') return deps.log.info({ event: 'store_write_recovered', generation: next.generation }, 'stored the token record after retrying');
         // Another replica wrote first (our lock had expired, e.g. we were frozen): the fence refused our
         // record, and serving its tokens on would mean a token pair no other replica knows about.

@@ -63,6 +63,8 @@ export class TokenManager {
   #unsubscribe: (() => void) | undefined;
   #stopped = false;
   readonly #refreshDeps: RefreshDeps;
+  /** The current record is served from memory: the store has not taken it yet (retried until it does). */
+  #storeWritePending = false;
 
   constructor(options: TokenManagerOptions) {
     this.#upstream = options.upstream;
@@ -79,7 +81,13 @@ export class TokenManager {
       client: this.#client,
       owner: this.#owner,
       log: this.#log,
-      onStoreWriteFailed: () => this.#metrics.storeWriteFailures.inc({ upstream: this.name }),
+      onStoreWriteFailed: () => {
+        this.#storeWritePending = true;
+        this.#metrics.storeWriteFailures.inc({ upstream: this.name });
+      },
+      onStoreWriteRecovered: () => {
+        this.#storeWritePending = false;
+      },
       onWriteSuperseded: () => void this.#reload(),
       isStopped: () => this.#stopped,
     };
@@ -191,6 +199,7 @@ export class TokenManager {
       obtainedAt: this.#record?.obtainedAt ? new Date(this.#record.obtainedAt).toISOString() : undefined,
       lastRefresh: this.#lastRefresh,
       store: this.#store.description,
+      ...(this.#storeWritePending ? { storeWritePending: true } : {}),
     };
   }
 

@@ -14,4 +14,6 @@ export interface TokenStatus {
     | { readonly at: string; readonly outcome: string; readonly reason: string; readonly latencyMs: number; readonly error?: string }
     | undefined;
   readonly store: string;
+  /** The current token pair is not in the store yet (the write is being retried); only in memory until then. */
+  readonly storeWritePending?: true;
 }

@@ -36,15 +36,20 @@ describe('token store outage', () => {
   });
 
   it('with refreshWithoutLock: true refreshes anyway, serves the new token from memory, and stores it once the store is back', async () => {
-    const { fake, store, call } = await setup('refreshWithoutLock: true');
+    const { fake, store, proxy, call } = await setup('refreshWithoutLock: true');
     const stored = await store.inner.read('apiax');
     store.down = true;
     fake.expireAccessTokens();
     expect((await call()).status).toBe(200);
     expect(fake.counters.tokenCalls).toBe(2);
 
+    const readyz = async () => (await (await fetch(`${proxy.adminUrl}/readyz`)).json()) as { ready: boolean; warnings?: Record<string, string> };
+    await eventually(async () => (await readyz()).warnings?.apiax !== undefined, 5000, 'the readyz warning while the write is pending');
+    expect((await readyz()).ready).toBe(true);
+
     store.down = false;
     await eventually(async () => ((await store.inner.read('apiax'))?.generation ?? 0) > (stored?.generation ?? 0), 10_000, 'the retried write');
+    await eventually(async () => (await readyz()).warnings === undefined, 5000, 'the warning to clear');
     const record = await store.inner.read('apiax');
     expect(record?.refreshToken).toBe(fake.issuedTokens.filter((token) => token.includes('-rt-')).at(-1));
   });
