@@ -7,6 +7,7 @@ import { createApp } from './app.js';
 import { describeConfig } from './cli/check.js';
 import { parseArgs, usage, UsageError, type ParsedArgs } from './cli/args.js';
 import { readStdin, seedRefreshToken } from './cli/seed.js';
+import { runLogin } from './cli/login.js';
 import { loadConfigFile } from './config/load.js';
 import { ConfigError, StoreError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
@@ -38,6 +39,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 1;
   }
   if (args.command === 'seed') return seed(config, args);
+  if (args.command === 'login') return login(config, args);
   if (args.command === 'check') {
     process.stdout.write(`${describeConfig(config)}\n`);
     return 0;
@@ -120,6 +122,28 @@ async function seed(config: ReturnType<typeof loadConfigFile>, args: ParsedArgs)
   try {
     const refreshToken = await readStdin(process.stdin);
     process.stdout.write(`${await seedRefreshToken(config, { upstream, force: args.force, refreshToken })}\n`);
+    return 0;
+  } catch (error) {
+    process.stderr.write(`oauth-sidecar: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+}
+
+async function login(config: ReturnType<typeof loadConfigFile>, args: ParsedArgs): Promise<number> {
+  const upstream = args.positional[0];
+  if (!upstream || args.positional.length > 1) {
+    process.stderr.write(`oauth-sidecar: login takes one upstream name\n\n${usage.login}\n`);
+    return 2;
+  }
+  try {
+    const line = await runLogin(config, {
+      upstream,
+      out: process.stderr,
+      ...(args.listen ? { listen: args.listen } : {}),
+      ...(args.redirectUri ? { redirectUri: args.redirectUri } : {}),
+      ...(args.timeoutSeconds ? { timeoutMs: args.timeoutSeconds * 1000 } : {}),
+    });
+    process.stdout.write(`${line}\n`);
     return 0;
   } catch (error) {
     process.stderr.write(`oauth-sidecar: ${error instanceof Error ? error.message : String(error)}\n`);

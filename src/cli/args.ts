@@ -1,6 +1,6 @@
 /** Command-line parsing: `oauth-sidecar [command] [--config FILE] [--help]`. Secrets are never taken from argv. */
 
-export const commands = ['serve', 'check', 'seed'] as const;
+export const commands = ['serve', 'check', 'seed', 'login'] as const;
 export type Command = (typeof commands)[number];
 
 export interface ParsedArgs {
@@ -12,6 +12,10 @@ export interface ParsedArgs {
   positional: string[];
   /** `seed --force`: replace a live record. */
   force: boolean;
+  /** `login`: callback listener, redirect URI and how long to wait. */
+  listen: string | undefined;
+  redirectUri: string | undefined;
+  timeoutSeconds: number | undefined;
 }
 
 export class UsageError extends Error {}
@@ -22,6 +26,9 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Pars
   let help = false;
   let version = false;
   let force = false;
+  let listen: string | undefined;
+  let redirectUri: string | undefined;
+  let timeoutSeconds: number | undefined;
   const positional: string[] = [];
   const rest = [...argv];
   if (rest[0] !== undefined && !rest[0].startsWith('-')) {
@@ -35,7 +42,17 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Pars
     if (arg === '--help' || arg === '-h') help = true;
     else if (arg === '--version' || arg === '-v') version = true;
     else if (arg === '--force' && command === 'seed') force = true;
-    else if (!arg.startsWith('-') && command === 'seed') positional.push(arg);
+    else if (!arg.startsWith('-') && (command === 'seed' || command === 'login')) positional.push(arg);
+    else if (command === 'login' && (arg === '--listen' || arg === '--redirect-uri' || arg === '--timeout')) {
+      const value = rest.shift();
+      if (!value) throw new UsageError(`${arg} needs a value`);
+      if (arg === '--listen') listen = value;
+      else if (arg === '--redirect-uri') redirectUri = value;
+      else {
+        timeoutSeconds = Number(value);
+        if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw new UsageError('--timeout takes a number of seconds');
+      }
+    }
     else if (arg === '--config' || arg === '-c') {
       const value = rest.shift();
       if (!value) throw new UsageError('--config needs a file path');
@@ -44,7 +61,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Pars
     // Only the name: `--client-secret=…` must not echo its value into a terminal or a log collector.
     else throw new UsageError(`unknown option "${arg.split('=')[0]}"`);
   }
-  return { command, configPath, help, version, positional, force };
+  return { command, configPath, help, version, positional, force, listen, redirectUri, timeoutSeconds };
 }
 
 export const usage: Record<Command | 'main', string> = {
@@ -54,6 +71,7 @@ Usage:
   oauth-sidecar [serve] [--config FILE]   run the proxy (default command)
   oauth-sidecar check   [--config FILE]   validate the config and print a summary (no secrets)
   oauth-sidecar seed UPSTREAM [--force]   store a refresh token read from stdin (generation + 1)
+  oauth-sidecar login UPSTREAM            get the first token through a browser (Collaborate, v3) or the password grant
   oauth-sidecar <command> --help          help for a command
 
 The config file defaults to ./proxy.yaml, or $OAUTH_SIDECAR_CONFIG.
@@ -67,6 +85,14 @@ signal exits at once. Exit 1 on a configuration error.`,
 
 Validates the config file and prints what would run: listeners, store, and per upstream its route,
 target, preset and which credentials are present (never their values). Exit 0 when valid, 1 otherwise.`,
+  login: `oauth-sidecar login UPSTREAM [--config FILE] [--listen 127.0.0.1:PORT] [--redirect-uri URL] [--timeout SECONDS]
+
+Collaborate and v3 have no client-credentials grant: a person authorizes once in a browser. login starts
+a one-shot callback listener on loopback, prints the authorize URL built from the preset, waits for the
+redirect (checking state where the provider returns it), exchanges the code at the token endpoint and
+writes the tokens to the configured store as the next generation. Apiax (and oauth2) use the password
+grant from auth.username/auth.password instead. Prints only fingerprints. The redirect URI must be the
+one registered with the provider (default http://127.0.0.1:<listen port>/callback).`,
   seed: `oauth-sidecar seed UPSTREAM [--config FILE] [--force]
 
 Reads a refresh token from standard input (never from the command line) and writes it to the configured

@@ -1,0 +1,289 @@
+/**
+ * `oauth-sidecar login UPSTREAM`: the first token for providers without a client-credentials grant.
+ * A person authorizes once in a browser (RFC 6749 §4.1); a one-shot listener on loopback receives the
+ * redirect, the code is exchanged at the token endpoint, and the pair is written to the configured store
+ * as generation + 1. Presets with a password grant (Apiax) run that grant instead. Only fingerprints
+ * are printed: the code and the tokens never reach the terminal, the browser page or an error message.
+ */
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { isIP, type AddressInfo } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
+import { parseEndpoint } from '../config/load.js';
+import type { AuthConfig, Config, UpstreamConfig } from '../config/types.js';
+import { createStore } from '../store/create-store.js';
+import type { TokenStore } from '../store/token-store.js';
+import { fingerprint } from '../tokens/fingerprint.js';
+import { createOAuth2Client, type TokenGrant } from '../tokens/providers/oauth2-client.js';
+import type { TokenResponse } from '../tokens/providers/parse-token-response.js';
+import { nextRecord } from '../tokens/token-record.js';
+
+export interface LoginOptions {
+  upstream: string;
+  /** host:port of the callback listener; loopback only. Default 127.0.0.1:0 (a free port). */
+  listen?: string;
+  /** The redirect_uri registered with the provider; default http://{listen}/callback. */
+  redirectUri?: string;
+  /** How long to wait for the browser's redirect. Default 300000 (5 min). */
+  timeoutMs?: number;
+  /** Opening a browser is not implemented: the URL is always printed for the operator to open. */
+  openBrowser?: false;
+  /** Prompts and progress for the operator. */
+  out: NodeJS.WritableStream;
+}
+
+const DEFAULT_TIMEOUT_MS = 300_000;
+const WRITER = 'login-command';
+
+/** Returns the line to print; throws an Error with a message for the operator. */
+export async function runLogin(config: Config, options: LoginOptions): Promise<string> {
+  const upstream = config.upstreams.find((candidate) => candidate.name === options.upstream);
+  if (!upstream) {
+    throw new Error(`no upstream named "${options.upstream}" in ${config.source} (upstreams: ${config.upstreams.map((u) => u.name).join(', ')})`);
+  }
+  if (config.store.type === 'memory') throw new Error('the memory store lives inside the proxy process; a login from outside has no effect (configure a file or redis store)');
+  const { auth } = upstream;
+  if (auth.preset !== 'collaborate' && auth.preset !== 'v3') return passwordLogin(config, upstream);
+  const missing = [auth.clientId ? undefined : 'clientId', auth.clientSecret ? undefined : 'clientSecret'].filter(Boolean);
+  if (missing.length > 0) throw new Error(`upstream ${upstream.name} has no ${missing.join(' and ')} configured; login needs the client credentials`);
+
+  const store = await createStore(config.store);
+  try {
+    return await browserLogin(upstream, store, options);
+  } finally {
+    await store.close();
+  }
+}
+
+/** RFC 6749 §4.1: authorize in the browser, receive the code on loopback, exchange it, store the pair. */
+async function browserLogin(upstream: UpstreamConfig, store: TokenStore, options: LoginOptions): Promise<string> {
+  const callback = await openCallback(upstream, options);
+  try {
+    const code = await callback.code;
+    try {
+      const line = await exchangeAndStore(upstream, store, { type: 'authorization_code', code, redirectUri: callback.redirectUri });
+      callback.reply(200, 'Login succeeded. You can close this window and return to the terminal.');
+      return line;
+    } catch (error) {
+      callback.reply(502, 'Login failed: the authorization could not be turned into tokens. The terminal says why.');
+      throw error;
+    }
+  } finally {
+    await callback.close();
+  }
+}
+
+/** Apiax (and generic OAuth2) publish no authorize URL we could derive; their first token comes from the password grant. */
+async function passwordLogin(config: Config, upstream: UpstreamConfig): Promise<string> {
+  const { auth } = upstream;
+  if (!auth.username || !auth.password) {
+    throw new Error(
+      `upstream ${upstream.name} (preset ${auth.preset}) has no browser login: its authorize URL cannot be derived from the token URL. ` +
+        'login uses the password grant instead: configure auth.username and auth.password (or auth.passwordFile), ' +
+        `or put a refresh token into the store with \`oauth-sidecar seed ${upstream.name}\``,
+    );
+  }
+  const store = await createStore(config.store);
+  try {
+    return await exchangeAndStore(upstream, store, { type: 'password', username: auth.username, password: auth.password.reveal() });
+  } finally {
+    await store.close();
+  }
+}
+
+async function exchangeAndStore(upstream: UpstreamConfig, store: TokenStore, grant: TokenGrant): Promise<string> {
+  const client = createOAuth2Client(upstream.auth);
+  let tokens: TokenResponse;
+  const sentAt = Date.now();
+  try {
+    tokens = await client.requestToken(grant);
+  } catch (error) {
+    // TokenEndpointError messages carry the provider's error code but never the code or a secret.
+    throw new Error(`the token endpoint of ${upstream.name} refused the ${grant.type.replace('_', ' ')}: ${(error as Error).message}`, { cause: error });
+  } finally {
+    await client.close();
+  }
+  // A running proxy may write between our read and our write: re-read and try once more.
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const current = await store.read(upstream.name);
+    const next = nextRecord(current, tokens, grant, sentAt, WRITER);
+    if ((await store.compareAndSet(upstream.name, current?.generation ?? 0, next)) === 'applied') {
+      return (
+        `logged in ${upstream.name}: generation ${next.generation}, access token ${fingerprint(next.accessToken)}` +
+        `, refresh token ${fingerprint(next.refreshToken) ?? '(none)'} (${store.description})`
+      );
+    }
+  }
+  throw new Error(`the record of ${upstream.name} kept changing while logging in; the new tokens were not stored, run login again`);
+}
+
+interface Callback {
+  readonly redirectUri: string;
+  /** The code of the first redirect; rejects when it was refused or none came in time. */
+  readonly code: Promise<string>;
+  /** Answers the browser's pending redirect request (once the code has been exchanged). */
+  reply(status: number, message: string): void;
+  close(): Promise<void>;
+}
+
+/** Starts the one-shot callback listener and prints the authorize URL. */
+async function openCallback(upstream: UpstreamConfig, options: LoginOptions): Promise<Callback> {
+  const endpoint = parseEndpoint(options.listen ?? '127.0.0.1:0');
+  if (!isLoopback(endpoint.host)) throw new Error(`the login callback listens on loopback only; ${endpoint.host} is not a loopback address`);
+  const state = randomBytes(24).toString('base64url');
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const server = createServer();
+  await listen(server, endpoint.host, endpoint.port);
+  let flushed: Promise<unknown> = Promise.resolve();
+  const close = async (): Promise<void> => {
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // Let the last page reach the browser, then drop every connection (keep-alive ones too).
+    await Promise.race([flushed, delay(1000, undefined, { ref: false })]);
+    server.closeAllConnections();
+    await closed;
+  };
+  try {
+    const port = (server.address() as AddressInfo).port;
+    const hostPort = `${isIP(endpoint.host) === 6 ? `[${endpoint.host}]` : endpoint.host}:${port}`;
+    const redirectUri = options.redirectUri ?? `http://${hostPort}/callback`;
+    if (!URL.canParse(redirectUri)) throw new Error(`the redirect URI ${redirectUri} is not a URL`);
+    const authorizeUrl = buildAuthorizeUrl(upstream.auth, redirectUri, state);
+    let pending: ServerResponse | undefined;
+    const code = waitForCallback(server, {
+      path: new URL(redirectUri).pathname,
+      state,
+      // Collaborate does not echo state (PROVIDERS.md); v3 does, so a missing state there is an attack or a bug.
+      stateRequired: upstream.auth.preset === 'v3',
+      timeoutMs,
+      hold: (res) => (pending = res),
+    });
+    options.out.write(
+      `Open this URL in a browser and authorize ${upstream.name}:\n\n  ${authorizeUrl}\n\n` +
+        `Waiting for the redirect to ${redirectUri} (listening on ${hostPort}, gives up after ${timeoutMs / 1000} s)...\n`,
+    );
+    const reply = (status: number, message: string): void => {
+      if (pending) {
+        flushed = once(pending, 'close');
+        page(pending, status, message);
+      }
+      pending = undefined;
+    };
+    return { redirectUri, code, reply, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/** The authorize URL, derived from the preset's token URL (there is no config key for it yet). */
+export function buildAuthorizeUrl(auth: AuthConfig, redirectUri: string, state: string): string {
+  const tokenUrl = new URL(auth.tokenUrl);
+  let url: URL;
+  if (auth.preset === 'collaborate') {
+    // /{instance}/api/oauth2/token → /{instance}/authorize.action
+    const instancePath = tokenUrl.pathname.replace(/\/api\/oauth2\/token\/?$/, '');
+    if (instancePath === tokenUrl.pathname) {
+      throw new Error(`cannot derive the authorize URL from tokenUrl ${tokenUrl.origin}${tokenUrl.pathname}: expected it to end in /api/oauth2/token`);
+    }
+    url = new URL(`${instancePath}/authorize.action`, tokenUrl.origin);
+  } else {
+    url = new URL('/v3/authorize', tokenUrl.origin);
+  }
+  url.searchParams.set('response_type', 'code');
+  url.searchParams.set('client_id', auth.clientId ?? '');
+  url.searchParams.set('redirect_uri', redirectUri);
+  // Sent to Collaborate too: it does not echo it, but an instance that does gets it checked.
+  url.searchParams.set('state', state);
+  if (auth.scope) url.searchParams.set('scope', auth.scope);
+  return url.toString();
+}
+
+interface CallbackExpectation {
+  readonly path: string;
+  readonly state: string;
+  readonly stateRequired: boolean;
+  readonly timeoutMs: number;
+  /** Keeps the accepted redirect's response open, to be answered once the code has been exchanged. */
+  readonly hold: (res: ServerResponse) => void;
+}
+
+/**
+ * Resolves with the code of the first request to the callback path, or rejects with the reason it was
+ * refused (that request is answered at once). Either way the listener takes no further callback.
+ */
+function waitForCallback(server: Server, expected: CallbackExpectation): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    let done = false;
+    const finish = (): void => {
+      done = true;
+      clearTimeout(timer);
+    };
+    const timer = setTimeout(() => {
+      finish();
+      reject(new Error(`no redirect arrived within ${expected.timeoutMs / 1000} s; nothing was stored, run login again`));
+    }, expected.timeoutMs);
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      const url = new URL(req.url ?? '/', 'http://callback.invalid');
+      if (req.method !== 'GET' || url.pathname !== expected.path) return page(res, 404, 'Not found.');
+      if (done) return page(res, 409, 'This login has already received its redirect; you can close this window.');
+      finish();
+      const outcome = readCallback(url.searchParams, expected);
+      if ('error' in outcome) {
+        page(res, 400, `Login failed: ${outcome.error}. Nothing was stored; run the login command again.`);
+        reject(new Error(outcome.error));
+        return;
+      }
+      expected.hold(res);
+      resolve(outcome.code);
+    });
+  });
+}
+
+function readCallback(params: URLSearchParams, expected: CallbackExpectation): { code: string } | { error: string } {
+  const state = params.get('state');
+  // RFC 6749 §10.12: a redirect that does not carry our state may be a forged one (login CSRF).
+  if (state !== null && state !== expected.state) return { error: 'the redirect carried a state that does not match this login (possible forgery)' };
+  if (state === null && expected.stateRequired) return { error: 'the redirect carried no state, but this provider always returns it (possible forgery)' };
+  const error = params.get('error');
+  if (error !== null) {
+    const description = params.get('error_description');
+    return { error: `the provider refused the authorization: ${printable(error)}${description ? ` (${printable(description)})` : ''}` };
+  }
+  const code = params.get('code');
+  if (!code) return { error: 'the redirect carried neither a code nor an error' };
+  return { code };
+}
+
+/** Provider text echoed to the terminal: printable ASCII only, bounded. */
+function printable(text: string): string {
+  return text.replace(/[^\x20-\x7e]/g, '?').slice(0, 200);
+}
+
+function page(res: ServerResponse, status: number, message: string): void {
+  const body = `<!doctype html><meta charset="utf-8"><title>oauth-sidecar login</title><p>${escapeHtml(message)}</p>\n`;
+  res.writeHead(status, {
+    'content-type': 'text/html; charset=utf-8',
+    'cache-control': 'no-store',
+    // The page's own URL holds the code: keep it out of Referer headers and block any active content.
+    'referrer-policy': 'no-referrer',
+    'content-security-policy': "default-src 'none'",
+    connection: 'close',
+  });
+  res.end(body);
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === '::1';
+}
+
+function listen(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => reject(new Error(`cannot listen for the login callback on ${host}:${port} (${error.code ?? error.message})`)));
+    server.listen(port, host, () => resolve());
+  });
+}
