@@ -8,11 +8,14 @@ import { describeConfig } from './cli/check.js';
 import { parseArgs, usage, UsageError, type ParsedArgs } from './cli/args.js';
 import { readStdin, seedRefreshToken } from './cli/seed.js';
 import { runLogin } from './cli/login.js';
+import { runInjectWebhook } from './inject/run.js';
 import { loadConfigFile } from './config/load.js';
 import { ConfigError, StoreError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
 
 export async function main(argv: readonly string[]): Promise<number> {
+  // The injection webhook takes no proxy config and has flags of its own.
+  if (argv[0] === 'inject-webhook') return runInjectWebhook(argv.slice(1));
   let args;
   try {
     args = parseArgs(argv, process.env);

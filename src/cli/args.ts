@@ -35,7 +35,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Pars
     const name = rest.shift() as string;
     if (name === 'help') help = true;
     else if ((commands as readonly string[]).includes(name)) command = name as Command;
-    else throw new UsageError(`unknown command "${name}" (commands: ${commands.join(', ')})`);
+    else throw new UsageError(`unknown command "${name}" (commands: ${[...commands, 'inject-webhook'].join(', ')})`);
   }
   while (rest.length > 0) {
     const arg = rest.shift() as string;
@@ -72,6 +72,7 @@ Usage:
   oauth-sidecar check   [--config FILE]   validate the config and print a summary (no secrets)
   oauth-sidecar seed UPSTREAM [--force]   store a refresh token read from stdin (generation + 1)
   oauth-sidecar login UPSTREAM            get the first token through a browser (Collaborate, v3) or the password grant
+  oauth-sidecar inject-webhook --tls-cert FILE --tls-key FILE   Kubernetes sidecar injection webhook
   oauth-sidecar <command> --help          help for a command
 
 The config file defaults to ./proxy.yaml, or $OAUTH_SIDECAR_CONFIG.
