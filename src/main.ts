@@ -8,6 +8,7 @@ import { describeConfig } from './cli/check.js';
 import { parseArgs, usage, UsageError, type ParsedArgs } from './cli/args.js';
 import { readStdin, seedRefreshToken } from './cli/seed.js';
 import { runLogin } from './cli/login.js';
+import { collectStatus, formatStatusTable } from './cli/status.js';
 import { runInjectWebhook } from './inject/run.js';
 import { loadConfigFile } from './config/load.js';
 import { ConfigError, StoreError } from './errors.js';
@@ -43,6 +44,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   if (args.command === 'seed') return seed(config, args);
   if (args.command === 'login') return login(config, args);
+  if (args.command === 'status') return status(config, args);
   if (args.command === 'check') {
     process.stdout.write(`${describeConfig(config)}\n`);
     return 0;
@@ -126,6 +128,17 @@ async function seed(config: ReturnType<typeof loadConfigFile>, args: ParsedArgs)
     const refreshToken = await readStdin(process.stdin);
     process.stdout.write(`${await seedRefreshToken(config, { upstream, force: args.force, refreshToken })}\n`);
     return 0;
+  } catch (error) {
+    process.stderr.write(`oauth-sidecar: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+}
+
+async function status(config: ReturnType<typeof loadConfigFile>, args: ParsedArgs): Promise<number> {
+  try {
+    const report = await collectStatus(config, args.admin);
+    process.stdout.write(`${args.json ? JSON.stringify(report, null, 2) : formatStatusTable(report)}\n`);
+    return report.upstreams.every((upstream) => upstream.state === 'ok') ? 0 : 1;
   } catch (error) {
     process.stderr.write(`oauth-sidecar: ${error instanceof Error ? error.message : String(error)}\n`);
     return 1;

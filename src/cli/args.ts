@@ -1,6 +1,6 @@
 /** Command-line parsing: `oauth-sidecar [command] [--config FILE] [--help]`. Secrets are never taken from argv. */
 
-export const commands = ['serve', 'check', 'seed', 'login'] as const;
+export const commands = ['serve', 'check', 'seed', 'login', 'status'] as const;
 export type Command = (typeof commands)[number];
 
 export interface ParsedArgs {
@@ -16,6 +16,9 @@ export interface ParsedArgs {
   listen: string | undefined;
   redirectUri: string | undefined;
   timeoutSeconds: number | undefined;
+  /** `status`: where a running proxy's admin listener is, and machine-readable output. */
+  admin: string | undefined;
+  json: boolean;
 }
 
 export class UsageError extends Error {}
@@ -29,6 +32,8 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Pars
   let listen: string | undefined;
   let redirectUri: string | undefined;
   let timeoutSeconds: number | undefined;
+  let admin: string | undefined;
+  let json = false;
   const positional: string[] = [];
   const rest = [...argv];
   if (rest[0] !== undefined && !rest[0].startsWith('-')) {
@@ -43,6 +48,11 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Pars
     else if (arg === '--version' || arg === '-v') version = true;
     else if (arg === '--force' && command === 'seed') force = true;
     else if (!arg.startsWith('-') && (command === 'seed' || command === 'login')) positional.push(arg);
+    else if (command === 'status' && arg === '--json') json = true;
+    else if (command === 'status' && arg === '--admin') {
+      admin = rest.shift();
+      if (!admin || !/^https?:\/\//.test(admin)) throw new UsageError('--admin takes the admin URL, e.g. http://127.0.0.1:9901');
+    }
     else if (command === 'login' && (arg === '--listen' || arg === '--redirect-uri' || arg === '--timeout')) {
       const value = rest.shift();
       if (!value) throw new UsageError(`${arg} needs a value`);
@@ -61,7 +71,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Pars
     // Only the name: `--client-secret=…` must not echo its value into a terminal or a log collector.
     else throw new UsageError(`unknown option "${arg.split('=')[0]}"`);
   }
-  return { command, configPath, help, version, positional, force, listen, redirectUri, timeoutSeconds };
+  return { command, configPath, help, version, positional, force, listen, redirectUri, timeoutSeconds, admin, json };
 }
 
 export const usage: Record<Command | 'main', string> = {
@@ -72,6 +82,7 @@ Usage:
   oauth-sidecar check   [--config FILE]   validate the config and print a summary (no secrets)
   oauth-sidecar seed UPSTREAM [--force]   store a refresh token read from stdin (generation + 1)
   oauth-sidecar login UPSTREAM            get the first token through a browser (Collaborate, v3) or the password grant
+  oauth-sidecar status [--admin URL] [--json]   each upstream's credential: state, generation, expiry
   oauth-sidecar inject-webhook --tls-cert FILE --tls-key FILE   Kubernetes sidecar injection webhook
   oauth-sidecar <command> --help          help for a command
 
@@ -94,6 +105,12 @@ redirect (checking state where the provider returns it), exchanges the code at t
 writes the tokens to the configured store as the next generation. Apiax (and oauth2) use the password
 grant from auth.username/auth.password instead. Prints only fingerprints. The redirect URI must be the
 one registered with the provider (default http://127.0.0.1:<listen port>/callback).`,
+  status: `oauth-sidecar status [--config FILE] [--admin URL] [--json]
+
+Shows each upstream's credential: state (ok, refreshing, expired, needs_credentials, credential_dead),
+token generation, time to expiry, last refresh and token fingerprint (never a token). Asks the running
+proxy's admin endpoint (--admin, default: the config's admin address); when none answers, reads the
+token store directly. Exit 0 when every upstream is ok, 1 otherwise.`,
   seed: `oauth-sidecar seed UPSTREAM [--config FILE] [--force]
 
 Reads a refresh token from standard input (never from the command line) and writes it to the configured

@@ -1,0 +1,61 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { startFakeProvider } from '../helpers/fake-provider.js';
+import { freePort } from '../helpers/redis-server.js';
+import { ensureBuilt, runCli } from '../helpers/run-cli.js';
+import { startProxy } from '../helpers/start-proxy.js';
+
+beforeAll(async () => {
+  await ensureBuilt();
+}, 120_000);
+
+async function setup() {
+  const provider = await startFakeProvider({ kind: 'apiax' });
+  onTestFinished(() => provider.close());
+  const dir = mkdtempSync(join(tmpdir(), 'oauth-sidecar-status-'));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  const yaml = `listen: 127.0.0.1:0
+admin: 127.0.0.1:${await freePort()}
+store: { type: file, path: ${join(dir, 'tokens.json')} }
+upstreams:
+  apiax:
+    target: ${provider.apiBaseUrl}
+    auth: { preset: apiax, tokenUrl: ${provider.tokenUrl}, refreshToken: ${provider.issueRefreshToken()} }
+`;
+  const configPath = join(dir, 'proxy.yaml');
+  writeFileSync(configPath, yaml);
+  return { provider, yaml, configPath };
+}
+
+describe('oauth-sidecar status', () => {
+  it('asks the running proxy, prints JSON with fingerprints only, and exits 0 when all is ok', async () => {
+    const { provider, yaml, configPath } = await setup();
+    const proxy = await startProxy(yaml);
+    expect((await fetch(`${proxy.url}/apiax/x`)).status).toBe(200);
+    const result = await runCli(['status', '--config', configPath, '--json']);
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout) as { source: string; upstreams: { upstream: string; state: string; generation: number; accessTokenFingerprint: string }[] };
+    expect(report.source).toContain('running proxy');
+    expect(report.upstreams[0]).toMatchObject({ upstream: 'apiax', state: 'ok', generation: 2 });
+    expect(report.upstreams[0]?.accessTokenFingerprint).toMatch(/^[0-9a-f]{8}$/);
+    for (const token of provider.issuedTokens) expect(result.stdout).not.toContain(token);
+  });
+
+  it('reads the store when no proxy answers, as a table; an --admin that does not answer is an error', async () => {
+    const { provider, yaml, configPath } = await setup();
+    const proxy = await startProxy(yaml, { manualStop: true });
+    expect((await fetch(`${proxy.url}/apiax/x`)).status).toBe(200);
+    await proxy.stop();
+    const ok = await runCli(['status', '--config', configPath]);
+    expect(ok.stdout).toContain('token store');
+    expect(ok.stdout).toMatch(/apiax\s+ok\s+2\s/);
+    expect(ok.code).toBe(0);
+    for (const token of provider.issuedTokens) expect(ok.stdout).not.toContain(token);
+
+    const unknownAdmin = await runCli(['status', '--config', configPath, '--admin', `http://127.0.0.1:${await freePort()}`]);
+    expect(unknownAdmin.code).toBe(1);
+    expect(unknownAdmin.stderr).toContain('no proxy answered');
+  });
+});
