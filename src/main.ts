@@ -10,6 +10,7 @@ import { readStdin, seedRefreshToken } from './cli/seed.js';
 import { runLogin } from './cli/login.js';
 import { collectStatus, formatStatusTable } from './cli/status.js';
 import { runInjectWebhook } from './inject/run.js';
+import { configJsonSchema } from './config/json-schema.js';
 import { loadConfigFile } from './config/load.js';
 import { ConfigError, StoreError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
@@ -17,6 +18,10 @@ import { createLogger, type Logger } from './log.js';
 export async function main(argv: readonly string[]): Promise<number> {
   // The injection webhook takes no proxy config and has flags of its own.
   if (argv[0] === 'inject-webhook') return runInjectWebhook(argv.slice(1));
+  if (argv[0] === 'schema') {
+    process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
+    return 0;
+  }
   let args;
   try {
     args = parseArgs(argv, process.env);

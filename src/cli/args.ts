@@ -40,7 +40,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Pars
     const name = rest.shift() as string;
     if (name === 'help') help = true;
     else if ((commands as readonly string[]).includes(name)) command = name as Command;
-    else throw new UsageError(`unknown command "${name}" (commands: ${[...commands, 'inject-webhook'].join(', ')})`);
+    else throw new UsageError(`unknown command "${name}" (commands: ${[...commands, 'inject-webhook', 'schema'].join(', ')})`);
   }
   while (rest.length > 0) {
     const arg = rest.shift() as string;
@@ -84,6 +84,7 @@ Usage:
   oauth-sidecar login UPSTREAM            get the first token through a browser (Collaborate, v3) or the password grant
   oauth-sidecar status [--admin URL] [--json]   each upstream's credential: state, generation, expiry
   oauth-sidecar inject-webhook --tls-cert FILE --tls-key FILE   Kubernetes sidecar injection webhook
+  oauth-sidecar schema                    print the JSON Schema of proxy.yaml (npm run schema writes proxy.schema.json)
   oauth-sidecar <command> --help          help for a command
 
 The config file defaults to ./proxy.yaml, or $OAUTH_SIDECAR_CONFIG.
