@@ -131,9 +131,8 @@ export class StoreUnavailableError extends Error {
 async function refreshFrom(deps: RefreshDeps, record: TokenRecord | undefined, lockTtlMs: number): Promise<RefreshResult> {
   const grants = grantsFor(record, deps.auth);
   if (grants.length === 0) {
-    const message = record?.refreshToken
-      ? 'the refresh token has expired; seed a new one (oauth-sidecar seed) or set auth.refreshToken'
-      : 'no refresh token yet; set auth.refreshToken or run oauth-sidecar seed';
+    const fix = firstTokenHint(deps.name, deps.auth);
+    const message = record?.refreshToken ? `the refresh token has expired; ${fix}` : `no refresh token yet; ${fix}`;
     return { kind: 'needs_credentials', message };
   }
   // A mark left by an earlier attempt that never finished: that attempt may have spent the token.
@@ -172,6 +171,13 @@ async function refreshFrom(deps: RefreshDeps, record: TokenRecord | undefined, l
   const dead = deadRecord(record, deathReason(deps.name, failure, unfinished), deps.owner);
   await deps.store.compareAndSet(deps.name, record?.generation ?? 0, dead).catch(() => undefined);
   return { kind: 'dead', record: dead, failure, latencyMs };
+}
+
+/** The commands that give an upstream its first (or a new) refresh token, for the operator. */
+function firstTokenHint(name: string, auth: AuthConfig): string {
+  const env = `${name.toUpperCase().replace(/-/g, '_')}_REFRESH_TOKEN`;
+  const login = auth.preset === 'collaborate' || auth.preset === 'v3' ? `, or oauth-sidecar login ${name}` : auth.preset === 'apiax' ? ', or set auth.username and auth.password' : '';
+  return `export ${env}=… (if proxy.yaml references it) and restart, or printf '%s' "$TOKEN" | oauth-sidecar seed ${name}${login}`;
 }
 
 function grantsFor(record: TokenRecord | undefined, auth: AuthConfig): TokenGrant[] {
