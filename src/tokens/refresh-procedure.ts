@@ -259,7 +259,7 @@ const COMMIT_RETRY_MAX_MS = 2_000;
 
 function warnUnfinished(deps: RefreshDeps, mark: NonNullable<TokenRecord['refreshInFlight']>): void {
   deps.log.warn(
-    { event: 'refresh_in_flight_found', since: new Date(mark.since).toISOString(), by: mark.owner, refreshToken: mark.refreshTokenFingerprint },
+    { event: 'refresh_in_flight_found', since: new Date(mark.since).toISOString(), by: mark.owner, refreshTokenFingerprint: mark.refreshTokenFingerprint },
     'an earlier refresh with this refresh token did not finish; it may already be spent',
   );
 }

@@ -111,7 +111,7 @@ export class TokenManager {
     if (seed && (!record || this.#isNewSeedForDeadRecord(record, seed))) {
       const next = seedRecord(record, seed, this.#owner);
       if ((await this.#store.compareAndSet(this.name, record?.generation ?? 0, next)) === 'applied') {
-        this.#log.info({ event: 'seeded', generation: next.generation, refreshToken: fingerprint(seed) }, 'stored the configured refresh token');
+        this.#log.info({ event: 'seeded', generation: next.generation, refreshTokenFingerprint: fingerprint(seed) }, 'stored the configured refresh token');
       }
       record = await this.#store.read(this.name);
     }
@@ -264,7 +264,7 @@ export class TokenManager {
       {
         event: 'token_refreshed', outcome: 'success', reason, grant: grant.type, generation: record.generation, latencyMs,
         expiresInSeconds: Math.round(((record.accessTokenExpiresAt ?? Date.now()) - Date.now()) / 1000),
-        accessToken: fingerprint(record.accessToken), refreshToken: fingerprint(record.refreshToken),
+        accessTokenFingerprint: fingerprint(record.accessToken), refreshTokenFingerprint: fingerprint(record.refreshToken),
         refreshTokenRotated: grant.type === 'refresh_token' && record.refreshToken !== grant.refreshToken,
       },
       `new token for ${this.name} (generation ${record.generation})`,

@@ -42,6 +42,11 @@ describe('logs', () => {
       expect(typeof line.latencyMs).toBe('number');
       expect(line.upstream).toBe('collaborate');
     }
+    // Tokens appear as fingerprints only, under field names the redaction net leaves readable.
+    for (const line of refreshEvents.filter((event) => event.event === 'token_refreshed')) {
+      expect(line.accessTokenFingerprint).toMatch(/^[0-9a-f]{8}$/);
+      expect(line.refreshTokenFingerprint).toMatch(/^[0-9a-f]{8}$/);
+    }
     const dead = await setup('apiax', { seed: 'apiax-rt-never-issued-0000' });
     await eventually(() => dead.proxy.logs.some((line) => line.event === 'credential_dead'), 3000, 'the dead credential to be logged');
     expect(dead.proxy.logs.find((line) => line.event === 'credential_dead')).toMatchObject({ outcome: 'credential_dead', reason: 'startup', latencyMs: expect.any(Number) });
