@@ -7,13 +7,14 @@ import { createApp } from './app.js';
 import { describeConfig } from './cli/check.js';
 import { parseArgs, usage, UsageError, type ParsedArgs } from './cli/args.js';
 import { readStdin, seedRefreshToken } from './cli/seed.js';
+import { exitAfterFlush, stopOnSignal } from './cli/signals.js';
 import { runLogin } from './cli/login.js';
 import { collectStatus, formatStatusTable } from './cli/status.js';
 import { runInjectWebhook } from './inject/run.js';
 import { configJsonSchema } from './config/json-schema.js';
 import { loadConfigFile } from './config/load.js';
 import { ConfigError, StoreError } from './errors.js';
-import { createLogger, type Logger } from './log.js';
+import { createLogger } from './log.js';
 
 export async function main(argv: readonly string[]): Promise<number> {
   // The injection webhook takes no proxy config and has flags of its own.
@@ -64,43 +65,15 @@ async function serve(config: ReturnType<typeof loadConfigFile>): Promise<number>
   // line (start-up work such as the first token request may still hold the event loop), must drain and exit 0, not
   // kill the process with the default action.
   let starting: Promise<unknown> = Promise.resolve();
-  const stopped = new Promise<number>((resolve) => {
-    let stopping = false;
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        logger.warn({ event: 'forced_exit', signal }, 'second signal: exiting now');
-        exitAfterFlush(logger, 1);
-        return;
-      }
-      stopping = true;
-      logger.info({ event: 'draining', signal }, `${signal}: finishing in-flight requests`);
-      starting
-        .catch(() => undefined)
-        .then(() => app.stop())
-        .then(
-          () => {
-            logger.info({ event: 'stopped' }, 'stopped');
-            logger.flush();
-            resolve(0);
-          },
-          (error: unknown) => {
-            logger.error({ event: 'stop_failed', err: String(error) }, 'error while stopping');
-            logger.flush();
-            resolve(1);
-          },
-        );
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-    // A bug must not take the process down silently: log it (the message only, never request data),
-    // flush, and exit so the supervisor restarts us with the durable store intact.
-    const onFatal = (error: unknown) => {
-      logger.fatal({ event: 'crashed', err: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }, 'unexpected error; exiting');
-      exitAfterFlush(logger, 70);
-    };
-    process.on('uncaughtException', onFatal);
-    process.on('unhandledRejection', onFatal);
-  });
+  const stopped = stopOnSignal(logger, () => starting.catch(() => undefined).then(() => app.stop()));
+  // A bug must not take the process down silently: log it (the message only, never request data),
+  // flush, and exit so the supervisor restarts us with the durable store intact.
+  const onFatal = (error: unknown) => {
+    logger.fatal({ event: 'crashed', err: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }, 'unexpected error; exiting');
+    exitAfterFlush(logger, 70);
+  };
+  process.on('uncaughtException', onFatal);
+  process.on('unhandledRejection', onFatal);
 
   try {
     starting = app.start();
@@ -116,11 +89,6 @@ async function serve(config: ReturnType<typeof loadConfigFile>): Promise<number>
   return stopped;
 }
 
-/** The logger writes asynchronously: give its last lines a moment to reach stdout, then exit. */
-function exitAfterFlush(logger: Logger, code: number): void {
-  setTimeout(() => process.exit(code), 200);
-  logger.flush(() => process.exit(code));
-}
 
 async function seed(config: ReturnType<typeof loadConfigFile>, args: ParsedArgs): Promise<number> {
   const upstream = args.positional[0];

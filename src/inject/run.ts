@@ -4,7 +4,8 @@
  * never taken from the command line.
  */
 import { readFileSync } from 'node:fs';
-import { createLogger, type Logger } from '../log.js';
+import { stopOnSignal } from '../cli/signals.js';
+import { createLogger } from '../log.js';
 import { createInjectWebhook } from './webhook-server.js';
 
 export const defaultListen = '0.0.0.0:8443';
@@ -117,29 +118,6 @@ export async function runInjectWebhook(argv: string[]): Promise<number> {
   }
   const { address, port } = webhook.address();
   logger.info({ event: 'started', address, port, image: args.image }, 'inject webhook listening');
-  return waitForSignal(logger, () => webhook.stop());
+  return stopOnSignal(logger, () => webhook.stop());
 }
 
-function waitForSignal(logger: Logger, stop: () => Promise<void>): Promise<number> {
-  return new Promise((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-      logger.info({ event: 'draining', signal }, `${signal}: stopping`);
-      stop().then(
-        () => {
-          logger.info({ event: 'stopped' }, 'stopped');
-          logger.flush();
-          resolve(0);
-        },
-        (error: unknown) => {
-          logger.error({ event: 'stop_failed', err: String(error) }, 'error while stopping');
-          logger.flush();
-          resolve(1);
-        },
-      );
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
-}
