@@ -110,7 +110,7 @@ export function createRequestHandler(options: RequestHandlerOptions): (req: Inco
 
     const fresh = await route.tokens.replacementFor(token.generation);
     if (!fresh) {
-      route.metrics.replays.inc({ upstream: route.upstream.name, outcome: 'no_new_token' });
+      route.tokens.replayEnded('no_new_token');
       context.status = first.response.status;
       return sendHeld(res, first.response);
     }
@@ -118,7 +118,7 @@ export function createRequestHandler(options: RequestHandlerOptions): (req: Inco
     const second = await send(fresh, () => false);
     const accepted = second.kind === 'sent' && !replayOn.has(second.status);
     if (accepted) route.tokens.confirmReplayAccepted(fresh.generation);
-    route.metrics.replays.inc({ upstream: route.upstream.name, outcome: accepted ? 'accepted' : 'rejected' });
+    route.tokens.replayEnded(accepted ? 'accepted' : 'rejected');
     settle(res, context, second);
   }
 }

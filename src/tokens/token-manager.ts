@@ -7,7 +7,8 @@
 import type { AuthConfig, UpstreamConfig } from '../config/types.js';
 import { ProxyError, TokenEndpointError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Metrics, RefreshOutcome } from '../admin/metrics.js';
+import type { Metrics } from '../admin/metrics.js';
+import { RefreshHistory, type ReplayOutcome } from './refresh-history.js';
 import type { TokenRecord, TokenStore } from '../store/token-store.js';
 import { fingerprint } from './fingerprint.js';
 import type { TokenClient, TokenGrant } from './providers/oauth2-client.js';
@@ -59,7 +60,7 @@ export class TokenManager {
   /** A generation obtained because the previous one was rejected: if it is rejected too, expiry is not the reason. */
   #rejectionBornGeneration = -1;
   #needsCredentials: string | undefined;
-  #lastRefresh: TokenStatus['lastRefresh'];
+  readonly #history: RefreshHistory;
   #unsubscribe: (() => void) | undefined;
   #stopped = false;
   readonly #refreshDeps: RefreshDeps;
@@ -74,6 +75,7 @@ export class TokenManager {
     this.#log = options.logger.child({ upstream: options.upstream.name });
     this.#metrics = options.metrics;
     this.#owner = options.owner;
+    this.#history = new RefreshHistory(options.upstream.name, options.metrics);
     this.#refreshDeps = {
       name: this.name,
       auth: this.#auth,
@@ -132,13 +134,13 @@ export class TokenManager {
     this.#throwIfUnusable();
     if (!this.#refreshing && Date.now() < this.#nextAttemptAt) {
       // Backing off after failures: answer now rather than hammer a failing token endpoint per request.
-      throw new ProxyError('NO_USABLE_TOKEN', `no usable token for upstream ${this.name}: ${this.#lastRefresh?.error ?? 'refresh pending'}; next attempt in ${Math.ceil((this.#nextAttemptAt - Date.now()) / 1000)} s`);
+      throw new ProxyError('NO_USABLE_TOKEN', `no usable token for upstream ${this.name}: ${this.#history.last?.error ?? 'refresh pending'}; next attempt in ${Math.ceil((this.#nextAttemptAt - Date.now()) / 1000)} s`);
     }
     await this.#withinWaitLimit(this.refresh('expired'));
     const token = this.current();
     if (token) return token;
     this.#throwIfUnusable();
-    throw new ProxyError('NO_USABLE_TOKEN', `no usable token for upstream ${this.name}: ${this.#lastRefresh?.error ?? 'the refresh did not produce one'}`);
+    throw new ProxyError('NO_USABLE_TOKEN', `no usable token for upstream ${this.name}: ${this.#history.last?.error ?? 'the refresh did not produce one'}`);
   }
 
   /** Decided when the upstream rejects a token, before its response is thrown away for a replay. */
@@ -176,6 +178,11 @@ export class TokenManager {
     if (generation === this.#rejectionBornGeneration) this.#rejectionBornGeneration = -1;
   }
 
+  /** Counted for the status page and the metrics. */
+  replayEnded(outcome: ReplayOutcome): void {
+    this.#history.replayEnded(outcome);
+  }
+
   /** Single-flight: every caller during a refresh shares the same one. */
   refresh(reason: RefreshReason): Promise<void> {
     this.#refreshing ??= this.#runRefresh(reason).finally(() => {
@@ -197,7 +204,9 @@ export class TokenManager {
       expiresInSeconds: token ? Math.round((token.expiresAt - now) / 1000) : undefined,
       refreshTokenExpiresInSeconds: this.#record?.refreshTokenExpiresAt ? Math.round((this.#record.refreshTokenExpiresAt - now) / 1000) : undefined,
       obtainedAt: this.#record?.obtainedAt ? new Date(this.#record.obtainedAt).toISOString() : undefined,
-      lastRefresh: this.#lastRefresh,
+      refreshInFlight: this.#refreshing !== undefined,
+      lastRefresh: this.#history.last,
+      lastHour: this.#history.lastHour(now),
       store: this.#store.description,
       ...(this.#storeWritePending ? { storeWritePending: true } : {}),
     };
@@ -238,7 +247,7 @@ export class TokenManager {
         if (result.record) this.#adopt(result.record);
         this.#consecutiveFailures = 0;
         this.#nextAttemptAt = 0;
-        return this.#recordOutcome('adopted', reason, 0);
+        return this.#history.refreshEnded('adopted', reason, 0);
       case 'refreshed':
         return this.#onRefreshed(result.record, result.grant, reason, result.latencyMs);
       case 'transient':
@@ -250,7 +259,7 @@ export class TokenManager {
         this.#log.error({ event: 'needs_credentials' }, `upstream ${this.name}: ${result.message}`);
         return;
       case 'lock_timeout':
-        return this.#recordOutcome('transient_error', reason, 0, 'timed out waiting for another replica to refresh');
+        return this.#history.refreshEnded('transient_error', reason, 0, 'timed out waiting for another replica to refresh');
     }
   }
 
@@ -259,7 +268,7 @@ export class TokenManager {
     this.#consecutiveFailures = 0;
     this.#nextAttemptAt = 0;
     if (reason === 'rejected') this.#rejectionBornGeneration = record.generation;
-    this.#recordOutcome('success', reason, latencyMs);
+    this.#history.refreshEnded('success', reason, latencyMs);
     this.#log.info(
       {
         event: 'token_refreshed', outcome: 'success', reason, grant: grant.type, generation: record.generation, latencyMs,
@@ -275,7 +284,7 @@ export class TokenManager {
     this.#consecutiveFailures += 1;
     const delay = backoffDelay(this.#consecutiveFailures, failure.retryAfterMs);
     this.#nextAttemptAt = Date.now() + delay;
-    this.#recordOutcome('transient_error', reason, latencyMs, failure.message);
+    this.#history.refreshEnded('transient_error', reason, latencyMs, failure.message);
     const keeping = this.current() ? 'keeping the current token' : 'no usable token meanwhile';
     this.#log.warn(
       { event: 'refresh_failed', outcome: 'transient_error', reason, latencyMs, httpStatus: failure.httpStatus, failures: this.#consecutiveFailures, retryInMs: Math.round(delay) },
@@ -286,7 +295,7 @@ export class TokenManager {
   #onCredentialDead(record: TokenRecord, failure: TokenEndpointError, reason: RefreshReason, latencyMs: number): void {
     this.#adopt(record);
     const outcome = failure.kind === 'client_rejected' ? 'client_rejected' : 'credential_dead';
-    this.#recordOutcome(outcome, reason, latencyMs, failure.message);
+    this.#history.refreshEnded(outcome, reason, latencyMs, failure.message);
     this.#log.error(
       { event: 'credential_dead', outcome, reason, latencyMs, providerCode: failure.providerCode, httpStatus: failure.httpStatus },
       `CREDENTIAL DEAD for ${this.name}: ${record.dead?.reason ?? failure.message}`,
@@ -344,12 +353,6 @@ export class TokenManager {
     this.#timer.unref();
   }
 
-  #recordOutcome(outcome: RefreshOutcome, reason: RefreshReason, latencyMs: number, error?: string): void {
-    this.#metrics.refreshes.inc({ upstream: this.name, outcome, reason });
-    if (outcome !== 'adopted') this.#metrics.refreshDuration.observe({ upstream: this.name }, latencyMs / 1000);
-    this.#lastRefresh = { at: new Date().toISOString(), outcome, reason, latencyMs, ...(error ? { error } : {}) };
-  }
-
   #isNewSeedForDeadRecord(record: TokenRecord, seed: string): boolean {
     const seedPrint = fingerprint(seed);
     return Boolean(record.dead) && seedPrint !== record.seedFingerprint && seedPrint !== fingerprint(record.refreshToken);
@@ -367,7 +370,7 @@ export class TokenManager {
     if (this.#record?.dead) return this.#record.dead.reason;
     if (this.current()) return undefined;
     if (this.#needsCredentials) return this.#needsCredentials;
-    return this.#lastRefresh?.error ?? (this.#refreshing ? 'first token being fetched' : 'no token yet');
+    return this.#history.last?.error ?? (this.#refreshing ? 'first token being fetched' : 'no token yet');
   }
 
   #throwIfUnusable(): void {

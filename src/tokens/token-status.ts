@@ -10,10 +10,30 @@ export interface TokenStatus {
   readonly expiresInSeconds: number | undefined;
   readonly refreshTokenExpiresInSeconds: number | undefined;
   readonly obtainedAt: string | undefined;
-  readonly lastRefresh:
-    | { readonly at: string; readonly outcome: string; readonly reason: string; readonly latencyMs: number; readonly error?: string }
-    | undefined;
+  /** A refresh is running now (the state can still be ok: the current token serves meanwhile). */
+  readonly refreshInFlight: boolean;
+  readonly lastRefresh: LastRefresh | undefined;
+  /** What this replica did in the last hour (to the minute). Other replicas count their own. */
+  readonly lastHour: RecentActivity;
   readonly store: string;
   /** The current token pair is not in the store yet (the write is being retried); only in memory until then. */
   readonly storeWritePending?: true;
+}
+
+export interface LastRefresh {
+  readonly at: string;
+  readonly outcome: string;
+  readonly reason: string;
+  readonly latencyMs: number;
+  readonly error?: string;
+}
+
+export interface RecentActivity {
+  /** Refresh attempts by this replica, whatever their outcome; taking another replica's newer token is not one. */
+  readonly refreshes: number;
+  readonly failedRefreshes: number;
+  /** Requests sent a second time with a newer token after the upstream rejected the first. */
+  readonly replays: number;
+  /** Replays the upstream rejected too. */
+  readonly rejectedReplays: number;
 }

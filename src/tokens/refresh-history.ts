@@ -1,0 +1,57 @@
+/**
+ * What one upstream's token has been through lately: the last refresh (when, outcome, latency) and how
+ * many refreshes and replays the last hour saw. Feeds the Prometheus counters too, so the status page
+ * and the metrics never disagree about what was counted.
+ */
+import type { Metrics, RefreshOutcome } from '../admin/metrics.js';
+import { RecentCount } from './recent-count.js';
+import type { LastRefresh, RecentActivity } from './token-status.js';
+
+/** accepted/rejected: the request was sent again with a newer token; no_new_token: there was none to send. */
+export type ReplayOutcome = 'accepted' | 'rejected' | 'no_new_token';
+
+export class RefreshHistory {
+  readonly #upstream: string;
+  readonly #metrics: Metrics;
+  #last: LastRefresh | undefined;
+  readonly #refreshes = new RecentCount();
+  readonly #failedRefreshes = new RecentCount();
+  readonly #replays = new RecentCount();
+  readonly #rejectedReplays = new RecentCount();
+
+  constructor(upstream: string, metrics: Metrics) {
+    this.#upstream = upstream;
+    this.#metrics = metrics;
+  }
+
+  /** A refresh attempt ended. 'adopted' means another replica's newer record was taken instead of a token call. */
+  refreshEnded(outcome: RefreshOutcome, reason: string, latencyMs: number, error?: string): void {
+    this.#metrics.refreshes.inc({ upstream: this.#upstream, outcome, reason });
+    if (outcome !== 'adopted') {
+      this.#metrics.refreshDuration.observe({ upstream: this.#upstream }, latencyMs / 1000);
+      this.#refreshes.add();
+      if (outcome !== 'success') this.#failedRefreshes.add();
+    }
+    this.#last = { at: new Date().toISOString(), outcome, reason, latencyMs, ...(error ? { error } : {}) };
+  }
+
+  replayEnded(outcome: ReplayOutcome): void {
+    this.#metrics.replays.inc({ upstream: this.#upstream, outcome });
+    if (outcome === 'no_new_token') return;
+    this.#replays.add();
+    if (outcome === 'rejected') this.#rejectedReplays.add();
+  }
+
+  get last(): LastRefresh | undefined {
+    return this.#last;
+  }
+
+  lastHour(now = Date.now()): RecentActivity {
+    return {
+      refreshes: this.#refreshes.total(now),
+      failedRefreshes: this.#failedRefreshes.total(now),
+      replays: this.#replays.total(now),
+      rejectedReplays: this.#rejectedReplays.total(now),
+    };
+  }
+}
