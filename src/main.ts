@@ -9,7 +9,9 @@ import { parseArgs, usage, UsageError, type ParsedArgs } from './cli/args.js';
 import { readStdin, seedRefreshToken } from './cli/seed.js';
 import { exitAfterFlush, stopOnSignal } from './cli/signals.js';
 import { runLogin } from './cli/login.js';
-import { collectStatus, formatStatusTable } from './cli/status.js';
+import { adminStatusSource, collectStatus, openStatusSource } from './cli/status.js';
+import { formatStatusTable } from './cli/status-table.js';
+import { watchStatus } from './cli/status-watch.js';
 import { runInjectWebhook } from './inject/run.js';
 import { configJsonSchema } from './config/json-schema.js';
 import { loadConfigFile } from './config/load.js';
@@ -109,12 +111,30 @@ async function seed(config: ReturnType<typeof loadConfigFile>, args: ParsedArgs)
 
 async function status(config: ReturnType<typeof loadConfigFile>, args: ParsedArgs): Promise<number> {
   try {
+    if (args.watch) return await watch(config, args);
     const report = await collectStatus(config, args.admin);
     process.stdout.write(`${args.json ? JSON.stringify(report, null, 2) : formatStatusTable(report)}\n`);
     return report.upstreams.every((upstream) => upstream.state === 'ok') ? 0 : 1;
   } catch (error) {
     process.stderr.write(`oauth-sidecar: ${error instanceof Error ? error.message : String(error)}\n`);
     return 1;
+  }
+}
+
+async function watch(config: ReturnType<typeof loadConfigFile>, args: ParsedArgs): Promise<number> {
+  // A named proxy that is not up yet (or restarting) shows as an error frame until it answers.
+  const source = args.admin ? adminStatusSource(args.admin) : await openStatusSource(config, undefined);
+  const interrupted = new AbortController();
+  const stop = () => interrupted.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  // A reader that goes away (`status --watch | head`) ends the watch instead of an EPIPE crash.
+  process.stdout.once('error', stop);
+  try {
+    await watchStatus(source, { json: args.json, out: process.stdout, signal: interrupted.signal });
+    return 0;
+  } finally {
+    await source.close();
   }
 }
 

@@ -209,7 +209,8 @@ async function main() {
       say(`demo: the proxy did not become ready at ${urls.admin}/readyz`);
       return void stop(1);
     }
-    const npx = `npx oauth-sidecar status --config ${configPath}`;
+    // --admin: with --free-ports the config says port 0, so only the started proxy knows where it listens.
+    const npx = `npx oauth-sidecar status --watch --config ${configPath} --admin ${urls.admin}`;
     say(
       [
         '',

@@ -19,6 +19,8 @@ export interface ParsedArgs {
   /** `status`: where a running proxy's admin listener is, and machine-readable output. */
   admin: string | undefined;
   json: boolean;
+  /** `status --watch`: redraw every second until interrupted. */
+  watch: boolean;
 }
 
 export class UsageError extends Error {}
@@ -34,6 +36,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Pars
   let timeoutSeconds: number | undefined;
   let admin: string | undefined;
   let json = false;
+  let watch = false;
   const positional: string[] = [];
   const rest = [...argv];
   if (rest[0] !== undefined && !rest[0].startsWith('-')) {
@@ -49,6 +52,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Pars
     else if (arg === '--force' && command === 'seed') force = true;
     else if (!arg.startsWith('-') && (command === 'seed' || command === 'login')) positional.push(arg);
     else if (command === 'status' && arg === '--json') json = true;
+    else if (command === 'status' && (arg === '--watch' || arg === '-w')) watch = true;
     else if (command === 'status' && arg === '--admin') {
       admin = rest.shift();
       if (!admin || !/^https?:\/\//.test(admin)) throw new UsageError('--admin takes the admin URL, e.g. http://127.0.0.1:9901');
@@ -71,7 +75,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Pars
     // Only the name: `--client-secret=…` must not echo its value into a terminal or a log collector.
     else throw new UsageError(`unknown option "${arg.split('=')[0]}"`);
   }
-  return { command, configPath, help, version, positional, force, listen, redirectUri, timeoutSeconds, admin, json };
+  return { command, configPath, help, version, positional, force, listen, redirectUri, timeoutSeconds, admin, json, watch };
 }
 
 export const usage: Record<Command | 'main', string> = {
@@ -82,7 +86,7 @@ Usage:
   oauth-sidecar check   [--config FILE]   validate the config and print a summary (no secrets)
   oauth-sidecar seed UPSTREAM [--force]   store a refresh token read from stdin (generation + 1)
   oauth-sidecar login UPSTREAM            get the first token through a browser (Collaborate, v3) or the password grant
-  oauth-sidecar status [--admin URL] [--json]   each upstream's credential: state, generation, expiry
+  oauth-sidecar status [--watch] [--json]  each upstream's credential: state, expiry, refreshes, replays
   oauth-sidecar inject-webhook --tls-cert FILE --tls-key FILE   Kubernetes sidecar injection webhook
   oauth-sidecar schema                    print the JSON Schema of proxy.yaml (npm run schema writes proxy.schema.json)
   oauth-sidecar <command> --help          help for a command
@@ -106,12 +110,17 @@ redirect (checking state where the provider returns it), exchanges the code at t
 writes the tokens to the configured store as the next generation. Apiax (and oauth2) use the password
 grant from auth.username/auth.password instead. Prints only fingerprints. The redirect URI must be the
 one registered with the provider (default http://127.0.0.1:<listen port>/callback).`,
-  status: `oauth-sidecar status [--config FILE] [--admin URL] [--json]
+  status: `oauth-sidecar status [--config FILE] [--admin URL] [--json] [--watch]
 
-Shows each upstream's credential: state (ok, refreshing, expired, needs_credentials, credential_dead),
-token generation, time to expiry, last refresh and token fingerprint (never a token). Asks the running
-proxy's admin endpoint (--admin, default: the config's admin address); when none answers, reads the
-token store directly. Exit 0 when every upstream is ok, 1 otherwise.`,
+Shows each upstream's credential: state (ok, refreshing, expired, needs credentials, credential dead),
+token generation, time to expiry, last refresh (when, outcome, latency), refreshes and replays in the
+last hour, token fingerprint (never a token) and the store it lives in. Asks the running proxy's admin
+endpoint (--admin, default: the config's admin address); when none answers, reads the token store
+directly, which knows no refresh latency and no counts. Refreshes and replays are those of the replica
+asked. Exit 0 when every upstream is ok, 1 otherwise.
+
+  --json    machine-readable output
+  --watch   redraw every second until Ctrl-C (exit 0); with --json, one JSON line per second`,
   seed: `oauth-sidecar seed UPSTREAM [--config FILE] [--force]
 
 Reads a refresh token from standard input (never from the command line) and writes it to the configured

@@ -1,41 +1,91 @@
 /**
- * `oauth-sidecar status`: each upstream's credential at a glance, from a running proxy's admin endpoint
+ * `oauth-sidecar status`: where each upstream's credential stands, from a running proxy's admin endpoint
  * or, when none answers, straight from the token store. Fingerprints only, never a token.
  */
-import type { Config } from '../config/types.js';
+import type { Config, UpstreamConfig } from '../config/types.js';
 import { createStore } from '../store/create-store.js';
-import type { TokenRecord } from '../store/token-store.js';
+import type { TokenRecord, TokenStore } from '../store/token-store.js';
 import { fingerprint } from '../tokens/fingerprint.js';
 import type { TokenStatus } from '../tokens/token-status.js';
 import { describeStore } from './check.js';
 
+/** Read straight from the store, a status lacks what only the proxy knows (last hour, refresh latency). */
+export type UpstreamStatus = Partial<TokenStatus> & Pick<TokenStatus, 'upstream' | 'state'>;
+
 export interface StatusReport {
   readonly source: string;
-  readonly upstreams: readonly Partial<TokenStatus>[];
+  readonly upstreams: readonly UpstreamStatus[];
 }
 
-/** From the admin endpoint when it answers (within 2 s), else from the store. */
-export async function collectStatus(config: Config, adminUrl: string | undefined): Promise<StatusReport> {
-  const url = adminUrl ?? (config.admin ? `http://${config.admin.host.includes(':') ? `[${config.admin.host}]` : config.admin.host}:${config.admin.port}` : undefined);
+/** Something to read reports from, again and again for `--watch`. */
+export interface StatusSource {
+  read(): Promise<StatusReport>;
+  close(): Promise<void>;
+}
+
+const ADMIN_TIMEOUT_MS = 2000;
+
+/**
+ * The admin endpoint when it answers (within 2 s): `--admin URL`, else the config's admin listener.
+ * Otherwise the store, kept open; an `--admin` that does not answer is an error rather than a fallback.
+ */
+export async function openStatusSource(config: Config, adminUrl: string | undefined): Promise<StatusSource> {
+  const url = (adminUrl ?? configuredAdminUrl(config))?.replace(/\/$/, '');
   if (url) {
-    const fromAdmin = await fetch(`${url.replace(/\/$/, '')}/status`, { signal: AbortSignal.timeout(2000) })
-      .then(async (response) => (response.ok ? ((await response.json()) as { upstreams: TokenStatus[] }) : undefined))
-      .catch(() => undefined);
-    if (fromAdmin) return { source: `running proxy at ${url}`, upstreams: fromAdmin.upstreams };
-    if (adminUrl) throw new Error(`no proxy answered at ${adminUrl}/status`);
+    const admin = adminStatusSource(url);
+    const first = await admin.read().catch(() => undefined);
+    if (first) return admin;
+    if (adminUrl) throw new Error(`no proxy answered at ${url}/status`);
   }
   if (config.store.type === 'memory') throw new Error('no running proxy answered, and the memory store can only be read inside the proxy');
-  const store = await createStore(config.store);
+  return storeSource(config, await createStore(config.store));
+}
+
+/** One report, for a single `status` run. */
+export async function collectStatus(config: Config, adminUrl: string | undefined): Promise<StatusReport> {
+  const source = await openStatusSource(config, adminUrl);
   try {
-    const upstreams = [];
-    for (const upstream of config.upstreams) upstreams.push(fromRecord(upstream.name, await store.read(upstream.name), store.description));
-    return { source: `token store (${describeStore(config.store)}); no running proxy answered`, upstreams };
+    return await source.read();
   } finally {
-    await store.close();
+    await source.close();
   }
 }
 
-function fromRecord(upstream: string, record: TokenRecord | undefined, store: string): Partial<TokenStatus> {
+function configuredAdminUrl(config: Config): string | undefined {
+  if (!config.admin) return undefined;
+  const host = config.admin.host.includes(':') ? `[${config.admin.host}]` : config.admin.host;
+  return `http://${host}:${config.admin.port}`;
+}
+
+/** Asks the proxy's admin endpoint on every read. */
+export function adminStatusSource(adminUrl: string): StatusSource {
+  const url = adminUrl.replace(/\/$/, '');
+  return {
+    async read() {
+      const response = await fetch(`${url}/status`, { signal: AbortSignal.timeout(ADMIN_TIMEOUT_MS) }).catch((error: unknown) => {
+        throw new Error(`no proxy answered at ${url}/status (${error instanceof Error ? error.message : String(error)})`);
+      });
+      if (!response.ok) throw new Error(`the proxy at ${url}/status answered ${response.status}`);
+      const body = (await response.json()) as { upstreams: TokenStatus[] };
+      return { source: `running proxy at ${url}`, upstreams: body.upstreams };
+    },
+    close: () => Promise.resolve(),
+  };
+}
+
+function storeSource(config: Config, store: TokenStore): StatusSource {
+  const description = `token store (${describeStore(config.store)}); no running proxy answered`;
+  return {
+    async read() {
+      const upstreams = [];
+      for (const upstream of config.upstreams) upstreams.push(fromRecord(upstream, await store.read(upstream.name), store.description));
+      return { source: description, upstreams };
+    },
+    close: () => store.close(),
+  };
+}
+
+function fromRecord(upstream: UpstreamConfig, record: TokenRecord | undefined, store: string): UpstreamStatus {
   const now = Date.now();
   const expiresInSeconds = record?.accessTokenExpiresAt ? Math.round((record.accessTokenExpiresAt - now) / 1000) : undefined;
   const state: TokenStatus['state'] = !record
@@ -46,38 +96,21 @@ function fromRecord(upstream: string, record: TokenRecord | undefined, store: st
         ? 'ok'
         : 'expired';
   return {
-    upstream,
+    upstream: upstream.name,
     state,
-    reason: record?.dead?.reason ?? (record ? undefined : 'no record yet: seed a refresh token or run oauth-sidecar login'),
+    reason: record?.dead?.reason ?? (record ? undefined : noRecordReason(upstream)),
     generation: record?.generation ?? 0,
     accessTokenFingerprint: fingerprint(record?.accessToken),
     refreshTokenFingerprint: fingerprint(record?.refreshToken),
     expiresInSeconds,
     obtainedAt: record ? new Date(record.obtainedAt).toISOString() : undefined,
+    refreshInFlight: Boolean(record?.refreshInFlight),
     store,
   };
 }
 
-export function formatStatusTable(report: StatusReport): string {
-  const header = ['UPSTREAM', 'STATE', 'GEN', 'EXPIRES IN', 'LAST REFRESH', 'TOKEN', 'REASON'];
-  const rows = report.upstreams.map((status) => [
-    status.upstream ?? '',
-    status.state ?? '',
-    String(status.generation ?? 0),
-    status.expiresInSeconds === undefined ? '-' : duration(status.expiresInSeconds),
-    status.lastRefresh ? `${status.lastRefresh.outcome} ${status.lastRefresh.at} (${status.lastRefresh.latencyMs} ms)` : '-',
-    status.accessTokenFingerprint ?? '-',
-    status.reason ?? '',
-  ]);
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)));
-  const line = (cells: string[]) => cells.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd();
-  return [`source: ${report.source}`, line(header), ...rows.map(line)].join('\n');
-}
-
-function duration(seconds: number): string {
-  if (seconds <= 0) return 'expired';
-  if (seconds < 120) return `${seconds}s`;
-  if (seconds < 7200) return `${Math.round(seconds / 60)}m`;
-  if (seconds < 172_800) return `${Math.round(seconds / 3600)}h`;
-  return `${Math.round(seconds / 86_400)}d`;
+function noRecordReason(upstream: UpstreamConfig): string {
+  const missing = upstream.auth.missing;
+  const first = `no token yet: printf '%s' "$TOKEN" | oauth-sidecar seed ${upstream.name}, or oauth-sidecar login ${upstream.name}`;
+  return missing.length > 0 ? `missing ${missing.join(' and ')}; then ${first.replace('no token yet: ', '')}` : first;
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { startFakeProvider } from '../helpers/fake-provider.js';
 import { freePort } from '../helpers/redis-server.js';
-import { ensureBuilt, runCli } from '../helpers/run-cli.js';
+import { ensureBuilt, runCli, startCli } from '../helpers/run-cli.js';
 import { startProxy } from '../helpers/start-proxy.js';
 
 beforeAll(async () => {
@@ -58,4 +58,59 @@ describe('oauth-sidecar status', () => {
     expect(unknownAdmin.code).toBe(1);
     expect(unknownAdmin.stderr).toContain('no proxy answered');
   });
+
+  it('counts the last hour: refreshes, a replay, the last refresh latency and the store, in --json and the table', async () => {
+    const { provider, yaml, configPath } = await setup();
+    const proxy = await startProxy(yaml);
+    expect((await fetch(`${proxy.url}/apiax/x`)).status).toBe(200);
+    provider.expireAccessTokens(); // the next request is rejected upstream, refreshed and replayed
+    const replayed = await fetch(`${proxy.url}/apiax/x`);
+    expect(replayed.status).toBe(200);
+
+    const json = await runCli(['status', '--config', configPath, '--json']);
+    expect(json.code).toBe(0);
+    const status = (JSON.parse(json.stdout) as { upstreams: Record<string, unknown>[] }).upstreams[0];
+    expect(status).toMatchObject({
+      upstream: 'apiax',
+      state: 'ok',
+      generation: 3,
+      refreshInFlight: false,
+      lastRefresh: { outcome: 'success', reason: 'rejected' },
+      lastHour: { refreshes: 2, failedRefreshes: 0, replays: 1, rejectedReplays: 0 },
+      store: `file ${configPath.replace('proxy.yaml', 'tokens.json')}`,
+    });
+    expect((status?.lastRefresh as { latencyMs: unknown }).latencyMs).toEqual(expect.any(Number));
+
+    const table = await runCli(['status', '--config', configPath]);
+    expect(table.stdout).toMatch(/apiax\s+ok\s+3\s+\S+\s+\d+s ago success \d+ ms\s+2\s+1\s+[0-9a-f]{8}\s+file \//);
+    for (const token of provider.issuedTokens) {
+      expect(json.stdout).not.toContain(token);
+      expect(table.stdout).not.toContain(token);
+    }
+  });
+
+  it('--watch redraws every second until interrupted, then exits 0', async () => {
+    const { yaml, configPath } = await setup();
+    const proxy = await startProxy(yaml);
+    expect((await fetch(`${proxy.url}/apiax/x`)).status).toBe(200);
+    const watching = startCli(['status', '--config', configPath, '--watch']);
+    const frames = () => watching.stdout().split('oauth-sidecar status at ').slice(1);
+    await waitFor(() => frames().length >= 2, 10_000, 'two frames');
+    const [first, second] = frames();
+    expect(first).toMatch(/apiax\s+ok\s+2\s/);
+    // A second apart, by the time each frame carries.
+    expect(Date.parse(second?.slice(0, 24) ?? '') - Date.parse(first?.slice(0, 24) ?? '')).toBeGreaterThanOrEqual(900);
+    watching.child.kill('SIGINT');
+    const result = await watching.exited;
+    expect(result.code).toBe(0);
+    expect(result.stderr).toBe('');
+  });
 });
+
+async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
