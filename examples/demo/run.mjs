@@ -182,6 +182,7 @@ async function main() {
     proxy = spawn(process.execPath, [bin, 'serve', '--config', configPath], { cwd: repoRoot, env: process.env, stdio: ['ignore', 'pipe', 'inherit'] });
     say(`demo: proxy pid ${proxy.pid}, config ${configPath}`);
     let urls;
+    let portTaken = false;
     let resolveStarted;
     const started = new Promise((resolve) => (resolveStarted = resolve));
     createInterface({ input: proxy.stdout }).on('line', (line) => {
@@ -192,12 +193,14 @@ async function main() {
         entry = undefined;
       }
       if (entry?.event === 'started') resolveStarted({ proxy: entry.proxy, admin: entry.admin });
+      if (entry?.event === 'start_failed' && /EADDRINUSE/.test(String(entry.msg))) portTaken = true;
       say(options.pretty && entry ? formatLogLine(entry) : line);
     });
     proxy.once('exit', (code, signal) => {
       resolveStarted(undefined);
       if (!stopping) {
         say(`demo: the proxy exited (${code ?? signal}) on its own`);
+        if (portTaken) say('demo: a port it needs is taken (another demo or proxy still running?); npm run demo -- --free-ports picks free ones');
         void stop(1);
       }
     });
