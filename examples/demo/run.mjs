@@ -213,7 +213,7 @@ async function main() {
       return void stop(1);
     }
     // --admin: with --free-ports the config says port 0, so only the started proxy knows where it listens.
-    const npx = `npx oauth-sidecar status --watch --config ${configPath} --admin ${urls.admin}`;
+    const statusCommand = `./bin/oauth-sidecar.js status --watch --config ${configPath} --admin ${urls.admin}`;
     say(
       [
         '',
@@ -221,7 +221,7 @@ async function main() {
         ...Object.values(demoPaths).map((path) => `  curl -s ${urls.proxy}${path}`),
         `  curl -s ${urls.admin}/status`,
         `  curl -s ${urls.admin}/readyz`,
-        `  ${npx}`,
+        `  ${statusCommand}`,
         options.traffic ? `demo: sending one request per upstream every ${options.interval} s; watch for token_refreshed and REPLAYED/replayed:true` : 'demo: no background traffic (--no-traffic)',
         'demo: Ctrl-C stops everything',
         '',
