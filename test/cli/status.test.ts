@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { startFakeProvider } from '../helpers/fake-provider.js';
-import { freePort } from '../helpers/redis-server.js';
+import { freePort, startRedis } from '../helpers/redis-server.js';
 import { ensureBuilt, runCli, startCli } from '../helpers/run-cli.js';
 import { startProxy } from '../helpers/start-proxy.js';
 
@@ -104,6 +104,37 @@ describe('oauth-sidecar status', () => {
     const result = await watching.exited;
     expect(result.code).toBe(0);
     expect(result.stderr).toBe('');
+  });
+
+  it('shows the Redis endpoint as the store, from the proxy and straight from Redis (encrypted records)', async () => {
+    const provider = await startFakeProvider({ kind: 'apiax' });
+    onTestFinished(() => provider.close());
+    const redis = await startRedis(onTestFinished);
+    const dir = mkdtempSync(join(tmpdir(), 'oauth-sidecar-status-redis-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const yaml = `listen: 127.0.0.1:0
+admin: 127.0.0.1:${await freePort()}
+store: { type: redis, url: ${redis.url}, keyPrefix: status-test, encryptionKey: ${'ab'.repeat(32)} }
+upstreams:
+  apiax:
+    target: ${provider.apiBaseUrl}
+    auth: { preset: apiax, tokenUrl: ${provider.tokenUrl}, refreshToken: ${provider.issueRefreshToken()} }
+`;
+    const configPath = join(dir, 'proxy.yaml');
+    writeFileSync(configPath, yaml);
+    const proxy = await startProxy(yaml, { manualStop: true });
+    expect((await fetch(`${proxy.url}/apiax/x`)).status).toBe(200);
+    const endpoint = `redis 127.0.0.1:${redis.port}/0`;
+
+    const fromProxy = await runCli(['status', '--config', configPath, '--json']);
+    expect(JSON.parse(fromProxy.stdout)).toMatchObject({ source: expect.stringContaining('running proxy'), upstreams: [{ upstream: 'apiax', state: 'ok', store: expect.stringContaining(endpoint) }] });
+
+    await proxy.stop();
+    const fromRedis = await runCli(['status', '--config', configPath]);
+    expect(fromRedis.code).toBe(0);
+    expect(fromRedis.stdout).toContain(`source: token store (redis redis://127.0.0.1:${redis.port}`);
+    expect(fromRedis.stdout).toMatch(new RegExp(`apiax\\s+ok\\s+2\\s.*\\(stored\\).*${endpoint.replaceAll('.', '\\.')}`));
+    for (const token of provider.issuedTokens) expect(fromProxy.stdout + fromRedis.stdout).not.toContain(token);
   });
 });
 
