@@ -11,14 +11,15 @@ beforeAll(async () => {
   await ensureBuilt();
 }, 120_000);
 
-async function setup() {
+/** A fake Apiax and a config for it; the store is a file in a temporary directory unless `store` says otherwise. */
+async function setup(store?: string) {
   const provider = await startFakeProvider({ kind: 'apiax' });
   onTestFinished(() => provider.close());
   const dir = mkdtempSync(join(tmpdir(), 'oauth-sidecar-status-'));
   onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
   const yaml = `listen: 127.0.0.1:0
 admin: 127.0.0.1:${await freePort()}
-store: { type: file, path: ${join(dir, 'tokens.json')} }
+store: ${store ?? `{ type: file, path: ${join(dir, 'tokens.json')} }`}
 upstreams:
   apiax:
     target: ${provider.apiBaseUrl}
@@ -107,21 +108,8 @@ describe('oauth-sidecar status', () => {
   });
 
   it('shows the Redis endpoint as the store, from the proxy and straight from Redis (encrypted records)', async () => {
-    const provider = await startFakeProvider({ kind: 'apiax' });
-    onTestFinished(() => provider.close());
     const redis = await startRedis(onTestFinished);
-    const dir = mkdtempSync(join(tmpdir(), 'oauth-sidecar-status-redis-'));
-    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-    const yaml = `listen: 127.0.0.1:0
-admin: 127.0.0.1:${await freePort()}
-store: { type: redis, url: ${redis.url}, keyPrefix: status-test, encryptionKey: ${'ab'.repeat(32)} }
-upstreams:
-  apiax:
-    target: ${provider.apiBaseUrl}
-    auth: { preset: apiax, tokenUrl: ${provider.tokenUrl}, refreshToken: ${provider.issueRefreshToken()} }
-`;
-    const configPath = join(dir, 'proxy.yaml');
-    writeFileSync(configPath, yaml);
+    const { provider, yaml, configPath } = await setup(`{ type: redis, url: ${redis.url}, keyPrefix: status-test, encryptionKey: ${'ab'.repeat(32)} }`);
     const proxy = await startProxy(yaml, { manualStop: true });
     expect((await fetch(`${proxy.url}/apiax/x`)).status).toBe(200);
     const endpoint = `redis 127.0.0.1:${redis.port}/0`;
