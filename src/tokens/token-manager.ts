@@ -14,8 +14,9 @@ import { fingerprint } from './fingerprint.js';
 import type { TokenClient, TokenGrant } from './providers/oauth2-client.js';
 import { StoreUnavailableError, refreshUnderLock, type RefreshDeps, type RefreshResult } from './refresh-procedure.js';
 import { MAX_TIMER_DELAY_MS, backoffDelay, refreshAt } from './refresh-schedule.js';
-import { seedRecord, usableAccessToken } from './token-record.js';
+import { isNewSeedForDeadRecord, seedRecord, usableAccessToken } from './token-record.js';
 import type { TokenStatus } from './token-status.js';
+import { describeTokenState } from './describe-token-state.js';
 
 /** See replayDecision: how long a token that was rejected right after a rejection-triggered refresh is trusted. */
 const SUSPECT_REJECTION_MIN_AGE_MS = 60_000;
@@ -110,7 +111,7 @@ export class TokenManager {
     }
     let record = await this.#store.read(this.name);
     const seed = this.#auth.refreshToken?.reveal();
-    if (seed && (!record || this.#isNewSeedForDeadRecord(record, seed))) {
+    if (seed && (!record || isNewSeedForDeadRecord(record, seed))) {
       const next = seedRecord(record, seed, this.#owner);
       if ((await this.#store.compareAndSet(this.name, record?.generation ?? 0, next)) === 'applied') {
         this.#log.info({ event: 'seeded', generation: next.generation, refreshTokenFingerprint: fingerprint(seed) }, 'stored the configured refresh token');
@@ -192,24 +193,16 @@ export class TokenManager {
   }
 
   status(): TokenStatus {
-    const now = Date.now();
-    const token = this.#token;
-    return {
+    return describeTokenState({
       upstream: this.name,
-      state: this.#state(),
-      reason: this.#notReadyReason(),
-      generation: this.#record?.generation ?? 0,
-      accessTokenFingerprint: this.#record?.accessToken ? fingerprint(this.#record.accessToken) : undefined,
-      refreshTokenFingerprint: this.#record?.refreshToken ? fingerprint(this.#record.refreshToken) : undefined,
-      expiresInSeconds: token ? Math.round((token.expiresAt - now) / 1000) : undefined,
-      refreshTokenExpiresInSeconds: this.#record?.refreshTokenExpiresAt ? Math.round((this.#record.refreshTokenExpiresAt - now) / 1000) : undefined,
-      obtainedAt: this.#record?.obtainedAt ? new Date(this.#record.obtainedAt).toISOString() : undefined,
-      refreshInFlight: this.#refreshing !== undefined,
-      lastRefresh: this.#history.last,
-      lastHour: this.#history.lastHour(now),
+      record: this.#record,
+      token: this.#token,
+      needsCredentials: this.#needsCredentials,
+      refreshing: this.#refreshing !== undefined,
+      history: this.#history,
+      storeWritePending: this.#storeWritePending,
       store: this.#store.description,
-      ...(this.#storeWritePending ? { storeWritePending: true } : {}),
-    };
+    });
   }
 
   stop(): void {
@@ -351,26 +344,6 @@ export class TokenManager {
       void this.refresh(this.#consecutiveFailures > 0 ? 'retry' : this.#token ? 'scheduled' : 'startup');
     }, Math.min(delay, MAX_TIMER_DELAY_MS));
     this.#timer.unref();
-  }
-
-  #isNewSeedForDeadRecord(record: TokenRecord, seed: string): boolean {
-    const seedPrint = fingerprint(seed);
-    return Boolean(record.dead) && seedPrint !== record.seedFingerprint && seedPrint !== fingerprint(record.refreshToken);
-  }
-
-  #state(): TokenStatus['state'] {
-    if (this.#record?.dead) return 'credential_dead';
-    if (this.current()) return 'ok';
-    if (this.#needsCredentials) return 'needs_credentials';
-    if (this.#refreshing) return 'refreshing';
-    return this.#record ? 'expired' : 'starting';
-  }
-
-  #notReadyReason(): string | undefined {
-    if (this.#record?.dead) return this.#record.dead.reason;
-    if (this.current()) return undefined;
-    if (this.#needsCredentials) return this.#needsCredentials;
-    return this.#history.last?.error ?? (this.#refreshing ? 'first token being fetched' : 'no token yet');
   }
 
   #throwIfUnusable(): void {

@@ -36,6 +36,12 @@ export function nextRecord(previous: TokenRecord | undefined, tokens: TokenRespo
   };
 }
 
+/** A configured seed that differs from what killed the stored credential: a person put in a new one, so use it. */
+export function isNewSeedForDeadRecord(record: TokenRecord, seed: string): boolean {
+  const seedPrint = fingerprint(seed);
+  return Boolean(record.dead) && seedPrint !== record.seedFingerprint && seedPrint !== fingerprint(record.refreshToken);
+}
+
 export function usableAccessToken(record: TokenRecord | undefined): { token: string; expiresAt: number } | undefined {
   if (!record?.accessToken || record.dead) return undefined;
   return { token: record.accessToken, expiresAt: record.accessTokenExpiresAt ?? record.obtainedAt + DEFAULT_TOKEN_LIFETIME_MS };
