@@ -15,14 +15,6 @@ const redactedPaths = [
   '*.headers.authorization', '*.headers.cookie', '*.headers["proxy-authorization"]', '*.headers["set-cookie"]',
 ];
 
-/**
- * The logger for access lines. Their fields are chosen scalars (ids, names, numbers; the path without its
- * query), so the redaction net is skipped there: it costs more than the rest of the line.
- */
-export function createAccessLogger(logger: Logger): Logger {
-  return logger.child({}, { redact: [] });
-}
-
 export interface LoggerOptions {
   level: string;
   /** Where lines go; stdout (asynchronously buffered) when omitted. */

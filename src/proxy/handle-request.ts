@@ -7,7 +7,8 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errors as undiciErrors } from 'undici';
 import { ProxyError } from '../errors.js';
-import { createAccessLogger, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
+import { createAccessLog, type AccessLog } from './access-log.js';
 import type { CurrentToken } from '../tokens/token-manager.js';
 import { sendProxyError } from './error-response.js';
 import { forward, sendHeld, type ForwardResult } from './forward.js';
@@ -42,7 +43,7 @@ export interface RequestHandlerOptions {
 
 export function createRequestHandler(options: RequestHandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const { resolveTarget, logger, accessLog, countUnrouted } = options;
-  const accessLogger = createAccessLogger(logger);
+  const accessLogger = accessLog ? createAccessLog(logger) : undefined;
 
   return (req, res) => {
     const incomingId = req.headers['x-request-id'];
@@ -59,7 +60,7 @@ export function createRequestHandler(options: RequestHandlerOptions): (req: Inco
     res.once('close', () => {
       if (context.route) context.route.countRequest(context.status || res.statusCode);
       else countUnrouted(context.status || res.statusCode);
-      finishRequest(context, res, accessLogger, accessLog);
+      if (accessLogger) logAccess(context, res, accessLogger);
     });
     handle(req, res, context).catch((error: unknown) => failRequest(res, context, error, logger));
   };
@@ -167,24 +168,19 @@ function failRequest(res: ServerResponse, context: RequestContext, error: unknow
   sendProxyError(res, proxyError, context.id);
 }
 
-function finishRequest(context: RequestContext, res: ServerResponse, logger: Logger, accessLog: boolean): void {
-  if (!accessLog) return;
-  const status = context.status || res.statusCode;
-  logger.info(
-    {
-      reqId: context.id,
-      upstream: context.route?.upstream.name,
-      method: res.req.method,
-      path: context.route ? context.logPath : withoutQuery(context.logPath),
-      status,
-      durationMs: Math.round((performance.now() - context.startedAt) * 100) / 100,
-      replayed: context.replayed,
-      generation: context.generation,
-      ...(context.errorCode ? { error: context.errorCode } : {}),
-      ...(res.writableFinished ? {} : { aborted: true }),
-    },
-    'request',
-  );
+function logAccess(context: RequestContext, res: ServerResponse, accessLog: AccessLog): void {
+  accessLog({
+    reqId: context.id,
+    upstream: context.route?.upstream.name,
+    method: res.req.method ?? '',
+    path: context.route ? context.logPath : withoutQuery(context.logPath),
+    status: context.status || res.statusCode,
+    durationMs: Math.round((performance.now() - context.startedAt) * 100) / 100,
+    replayed: context.replayed,
+    generation: context.generation,
+    error: context.errorCode,
+    aborted: !res.writableFinished,
+  });
 }
 
 function withoutQuery(url: string): string {
