@@ -16,6 +16,9 @@ import { createTargetResolver } from './proxy/request-target.js';
 import { createRoute, type Route } from './proxy/route.js';
 import { countStoreOperations } from './store/counted-store.js';
 import { createStore } from './store/create-store.js';
+import { describeStore } from './store/describe-store.js';
+import { storeOpenedLater } from './store/store-opened-later.js';
+import { StoreError } from './errors.js';
 import type { TokenStore } from './store/token-store.js';
 import { createOAuth2Client, type TokenClient } from './tokens/providers/oauth2-client.js';
 import { TokenManager } from './tokens/token-manager.js';
@@ -55,7 +58,7 @@ export function createApp(config: Config, options: AppOptions): App {
   const statuses = (): TokenStatus[] => managers.map((manager) => manager.status());
 
   async function start(): Promise<{ proxyUrl: string; adminUrl: string | undefined }> {
-    store = countStoreOperations(options.store ?? (await createStore(config.store, logger)), metrics.storeOperations);
+    store = countStoreOperations(options.store ?? (await openStore(config, logger)), metrics.storeOperations);
     for (const upstream of config.upstreams) {
       const client = createOAuth2Client(upstream.auth);
       const manager = new TokenManager({ upstream, store, client, logger, metrics, owner });
@@ -130,6 +133,20 @@ export function createApp(config: Config, options: AppOptions): App {
   }
 
   return { start, stop, statuses, metrics };
+}
+
+/**
+ * The configured store; one that is merely unreachable yet (not misconfigured) is opened in the background
+ * while the proxy starts unready, so a pod that starts before its Redis does not crash-loop.
+ */
+async function openStore(config: Config, logger: Logger): Promise<TokenStore> {
+  const open = () => createStore(config.store, logger);
+  try {
+    return await open();
+  } catch (error) {
+    if (!(error instanceof StoreError && error.retryable)) throw error;
+    return storeOpenedLater({ open, description: describeStore(config.store), firstError: error, logger });
+  }
 }
 
 function listen(server: Server, endpoint: Endpoint): Promise<AddressInfo> {

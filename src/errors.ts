@@ -77,8 +77,12 @@ export class TokenEndpointError extends Error {
 
 /** The token store failed (disk, network); the message names the location but never a token. */
 export class StoreError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  /** Trying again later may work (unreachable, timed out); false for what only a person can fix (wrong password or key). */
+  readonly retryable: boolean;
+
+  constructor(message: string, options?: { cause?: unknown; retryable?: boolean }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'StoreError';
+    this.retryable = options?.retryable ?? false;
   }
 }

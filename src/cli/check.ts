@@ -1,5 +1,6 @@
 /** `oauth-sidecar check`: a human summary of a valid config. Presence of secrets only, never values. */
-import type { Config, StoreConfig } from '../config/types.js';
+import type { Config } from '../config/types.js';
+import { describeStore, hostPort } from '../store/describe-store.js';
 
 export function describeConfig(config: Config): string {
   const lines = [
@@ -22,31 +23,4 @@ export function describeConfig(config: Config): string {
     if (auth.missing.length > 0) lines.push(`    NEEDS CREDENTIALS: ${auth.missing.join('; ')}`);
   }
   return lines.join('\n');
-}
-
-/** Where the tokens live, without credentials (a redis:// URL may carry a password). */
-export function describeStore(store: StoreConfig): string {
-  if (store.type === 'file') return `file ${store.path}`;
-  if (store.type === 'memory') return 'memory (lost on restart)';
-  const nodes = (list: readonly { host: string; port: number }[]) => list.map(hostPort).join(', ');
-  const where = store.url
-    ? `redis ${redactUrl(store.url.reveal())}`
-    : store.sentinels
-      ? `redis sentinel "${store.name ?? ''}" via ${nodes(store.sentinels)}`
-      : `redis cluster ${nodes(store.cluster ?? [])}`;
-  return `${where}, key prefix "${store.keyPrefix}", records ${store.encryptionKey ? 'encrypted (AES-256-GCM)' : 'not encrypted'}`;
-}
-
-function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(unparsable URL)';
-  }
-}
-
-function hostPort(endpoint: { host: string; port: number }): string {
-  return endpoint.host.includes(':') ? `[${endpoint.host}]:${endpoint.port}` : `${endpoint.host}:${endpoint.port}`;
 }

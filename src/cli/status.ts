@@ -7,7 +7,7 @@ import { createStore } from '../store/create-store.js';
 import type { TokenRecord, TokenStore } from '../store/token-store.js';
 import { fingerprint } from '../tokens/fingerprint.js';
 import type { TokenStatus } from '../tokens/token-status.js';
-import { describeStore } from './check.js';
+import { describeStore } from '../store/describe-store.js';
 
 /** Read straight from the store, a status lacks what only the proxy knows (last hour, refresh latency). */
 export type UpstreamStatus = Partial<TokenStatus> & Pick<TokenStatus, 'upstream' | 'state'>;

@@ -5,7 +5,9 @@ import type { TokenStore } from './token-store.js';
 export function countStoreOperations(store: TokenStore, counter: Counter<'operation'>): TokenStore {
   const count = (operation: string) => counter.inc({ operation });
   return {
-    description: store.description,
+    get description() {
+      return store.description;
+    },
     read: (key) => (count('read'), store.read(key)),
     compareAndSet: (key, expected, next) => (count('compare_and_set'), store.compareAndSet(key, expected, next)),
     acquireLock: (key, owner, ttl) => (count('acquire_lock'), store.acquireLock(key, owner, ttl)),

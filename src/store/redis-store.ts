@@ -38,6 +38,9 @@ import { createRecordCodec } from './redis/record-codec.js';
 import { ChangeFeed } from './lock-table.js';
 import type { CompareAndSetResult, TokenRecord, TokenStore } from './token-store.js';
 
+
+/** Replies that mean the credentials are wrong, not that Redis is still starting. */
+const AUTHENTICATION_FAILURE = /WRONGPASS|NOAUTH|invalid password|invalid username-password|NOPERM/i;
 export type { RedisAddress, RedisStoreEvent, RedisStoreEventListener, RedisStoreOptions } from './redis/options.js';
 
 const RESYNC_ATTEMPTS = 3;
@@ -71,14 +74,15 @@ export async function createRedisStore(input: RedisStoreOptions): Promise<TokenS
     const fail = (error: unknown): never => {
       const message = `${endpoint()}: ${operation}${key === undefined ? '' : ` ${key}`} failed: ${reasonOf(error)}`;
       // ioredis errors carry the command's arguments (record blobs): never chain them as the cause.
-      throw new StoreError(message, error instanceof StoreError ? { cause: error } : undefined);
+      // A record that does not decode is not cured by waiting; a timeout or a lost connection may be.
+      throw new StoreError(message, error instanceof StoreError ? { cause: error, retryable: error.retryable } : { retryable: true });
     };
     if (closed) return Promise.reject(new StoreError(`${target}: ${operation} after the store was closed`));
     let started: Promise<T>;
     try {
       started = task(); // sends the command now, so that close() finds it ahead of QUIT
     } catch (error) {
-      return Promise.reject(new StoreError(`${target}: ${operation} failed: ${reasonOf(error)}`));
+      return Promise.reject(new StoreError(`${target}: ${operation} failed: ${reasonOf(error)}`, { retryable: true }));
     }
     const operationPromise = withDeadline(started, operationDeadline).catch(fail);
     pending.add(operationPromise);
@@ -169,14 +173,16 @@ export async function createRedisStore(input: RedisStoreOptions): Promise<TokenS
   } catch (error) {
     commands.disconnect();
     await subscriber.close();
-    throw new StoreError(`cannot connect to ${target}: ${reasonOf(connectError ?? error)}`);
+    const reason = reasonOf(connectError ?? error);
+    // Not up yet (a pod starting beside its Redis) is worth waiting for; a refused password is not.
+    throw new StoreError(`cannot connect to ${target}: ${reason}`, { retryable: !AUTHENTICATION_FAILURE.test(reason) });
   } finally {
     commands.off('error', noteConnectError);
   }
   try {
     await verifyEncryptionKey();
     await subscriber.start().catch((error: unknown) => {
-      throw new StoreError(`cannot subscribe to record changes on ${target}: ${reasonOf(error)}`);
+      throw new StoreError(`cannot subscribe to record changes on ${target}: ${reasonOf(error)}`, { retryable: true });
     });
   } catch (error) {
     await subscriber.close();

@@ -14,6 +14,8 @@ export interface TokenState {
   readonly token: { readonly expiresAt: number } | undefined;
   /** Why this upstream cannot get a token without someone's help, if so. */
   readonly needsCredentials: string | undefined;
+  /** Why the stored record cannot be read yet (the store is unreachable). */
+  readonly storeProblem: string | undefined;
   readonly refreshing: boolean;
   readonly history: RefreshHistory;
   readonly storeWritePending: boolean;
@@ -53,5 +55,6 @@ function notReadyReason(state: TokenState, usable: boolean): string | undefined 
   if (state.record?.dead) return state.record.dead.reason;
   if (usable) return undefined;
   if (state.needsCredentials) return state.needsCredentials;
+  if (state.storeProblem) return state.storeProblem;
   return state.history.last?.error ?? (state.refreshing ? 'first token being fetched' : 'no token yet');
 }

@@ -5,7 +5,7 @@
  * store's refresh lock, and always from the newest record in the store.
  */
 import type { AuthConfig, UpstreamConfig } from '../config/types.js';
-import { ProxyError, TokenEndpointError } from '../errors.js';
+import { ProxyError, StoreError, TokenEndpointError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../admin/metrics.js';
 import { RefreshHistory, type ReplayOutcome } from './refresh-history.js';
@@ -20,6 +20,8 @@ import { describeTokenState } from './describe-token-state.js';
 
 /** See replayDecision: how long a token that was rejected right after a rejection-triggered refresh is trusted. */
 const SUSPECT_REJECTION_MIN_AGE_MS = 60_000;
+/** A store that could not be read is tried again at least this often (and at once when it announces itself). */
+const MAX_LOAD_RETRY_MS = 5000;
 
 export interface CurrentToken {
   readonly generation: number;
@@ -61,6 +63,13 @@ export class TokenManager {
   /** A generation obtained because the previous one was rejected: if it is rejected too, expiry is not the reason. */
   #rejectionBornGeneration = -1;
   #needsCredentials: string | undefined;
+  /** The stored record has been read (or seeded): until then nothing refreshes and requests get a 503. */
+  #loaded = false;
+  #loading: Promise<void> | undefined;
+  #loadRetry: NodeJS.Timeout | undefined;
+  #loadFailures = 0;
+  /** Why the stored record cannot be read yet. */
+  #storeProblem: string | undefined;
   readonly #history: RefreshHistory;
   #unsubscribe: (() => void) | undefined;
   #stopped = false;
@@ -100,26 +109,59 @@ export class TokenManager {
     return this.#upstream.name;
   }
 
-  /** Loads (or seeds) the stored record and starts refreshing. A token endpoint that is down does not fail this. */
+  /**
+   * Loads (or seeds) the stored record and starts refreshing. A token endpoint that is down does not fail
+   * this, nor does a store that is unreachable for now (the upstream stays unready and the load is retried);
+   * a store that answers wrongly (a corrupt file, a record that does not decrypt) does.
+   */
   async start(): Promise<void> {
     this.#unsubscribe = this.#store.subscribe((key, generation) => {
-      if (key === this.name && generation !== this.#record?.generation) void this.#reload();
+      if (key !== this.name && key !== '*') return;
+      if (!this.#loaded) void this.#load();
+      else if (generation !== this.#record?.generation) void this.#reload();
     });
     if (this.#auth.missing.length > 0) {
       this.#needsCredentials = `missing ${this.#auth.missing.join(' and ')}`;
       this.#log.warn({ event: 'needs_credentials', missing: this.#auth.missing }, `upstream ${this.name} needs credentials: ${this.#needsCredentials}`);
     }
-    let record = await this.#store.read(this.name);
-    const seed = this.#auth.refreshToken?.reveal();
-    if (seed && (!record || isNewSeedForDeadRecord(record, seed))) {
-      const next = seedRecord(record, seed, this.#owner);
-      if ((await this.#store.compareAndSet(this.name, record?.generation ?? 0, next)) === 'applied') {
-        this.#log.info({ event: 'seeded', generation: next.generation, refreshTokenFingerprint: fingerprint(seed) }, 'stored the configured refresh token');
+    await this.#load({ atStart: true });
+  }
+
+  #load(options: { atStart?: boolean } = {}): Promise<void> {
+    this.#loading ??= this.#tryLoad(options.atStart ?? false).finally(() => {
+      this.#loading = undefined;
+    });
+    return this.#loading;
+  }
+
+  async #tryLoad(atStart: boolean): Promise<void> {
+    if (this.#loaded || this.#stopped) return;
+    clearTimeout(this.#loadRetry);
+    try {
+      let record = await this.#store.read(this.name);
+      const seed = this.#auth.refreshToken?.reveal();
+      if (seed && (!record || isNewSeedForDeadRecord(record, seed))) {
+        const next = seedRecord(record, seed, this.#owner);
+        if ((await this.#store.compareAndSet(this.name, record?.generation ?? 0, next)) === 'applied') {
+          this.#log.info({ event: 'seeded', generation: next.generation, refreshTokenFingerprint: fingerprint(seed) }, 'stored the configured refresh token');
+        }
+        record = await this.#store.read(this.name);
       }
-      record = await this.#store.read(this.name);
+      if (this.#storeProblem) this.#log.info({ event: 'store_read_recovered' }, `token store readable again; upstream ${this.name} starts`);
+      this.#loaded = true;
+      this.#storeProblem = undefined;
+      this.#adopt(record);
+      this.#schedule();
+    } catch (error) {
+      if (atStart && !(error instanceof StoreError && error.retryable)) throw error;
+      this.#loadFailures += 1;
+      const problem = `token store unavailable: ${describe(error)}`;
+      const retryInMs = Math.round(Math.min(backoffDelay(this.#loadFailures, undefined), MAX_LOAD_RETRY_MS));
+      if (problem !== this.#storeProblem) this.#log.warn({ event: 'store_read_failed', retryInMs }, `${problem}; upstream ${this.name} is not ready until it can be read`);
+      this.#storeProblem = problem;
+      this.#loadRetry = setTimeout(() => void this.#load(), retryInMs);
+      this.#loadRetry.unref();
     }
-    this.#adopt(record);
-    this.#schedule();
   }
 
   /** The token to attach, if one is usable right now. Synchronous: this is the request path. */
@@ -132,6 +174,7 @@ export class TokenManager {
   async acquire(): Promise<CurrentToken> {
     const ready = this.current();
     if (ready) return ready;
+    if (!this.#loaded) throw new ProxyError('NO_USABLE_TOKEN', `no usable token for upstream ${this.name}: ${this.#storeProblem ?? 'the stored token is being read'}`);
     this.#throwIfUnusable();
     if (!this.#refreshing && Date.now() < this.#nextAttemptAt) {
       // Backing off after failures: answer now rather than hammer a failing token endpoint per request.
@@ -198,6 +241,7 @@ export class TokenManager {
       record: this.#record,
       token: this.#token,
       needsCredentials: this.#needsCredentials,
+      storeProblem: this.#loaded ? undefined : this.#storeProblem,
       refreshing: this.#refreshing !== undefined,
       history: this.#history,
       storeWritePending: this.#storeWritePending,
@@ -208,13 +252,14 @@ export class TokenManager {
   stop(): void {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    clearTimeout(this.#loadRetry);
     this.#unsubscribe?.();
   }
 
   // --- refreshing ----------------------------------------------------------------------------------
 
   async #runRefresh(reason: RefreshReason): Promise<void> {
-    if (this.#stopped || this.#record?.dead || this.#needsCredentials) return;
+    if (this.#stopped || !this.#loaded || this.#record?.dead || this.#needsCredentials) return;
     const startedFrom = this.#record?.generation ?? 0;
     let result: RefreshResult;
     try {
@@ -333,7 +378,7 @@ export class TokenManager {
 
   #schedule(): void {
     clearTimeout(this.#timer);
-    if (this.#stopped || this.#record?.dead || this.#needsCredentials) return;
+    if (this.#stopped || !this.#loaded || this.#record?.dead || this.#needsCredentials) return;
     let at: number;
     if (this.#consecutiveFailures > 0) at = this.#nextAttemptAt;
     else if (!this.#token) at = Date.now();

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { describeStore } from '../../src/cli/check.js';
+import { describeStore } from '../../src/store/describe-store.js';
 import { loadConfigFile, parseConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
 
