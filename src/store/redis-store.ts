@@ -10,8 +10,9 @@
  *   renew and release compare the owner first.
  * - subscribe: pub/sub on its own connection. When that connection is replaced after a loss, every key this
  *   store has seen (read, written, locked or announced) is announced again with its current stored
- *   generation, even if unchanged, and onEvent('resync', {keys}) reports it: a listener that re-reads on a
- *   newer generation than it holds catches up on whatever it missed.
+ *   generation (0 when the record is gone), even if unchanged, and onEvent('resync', {keys}) reports it: a
+ *   listener that re-reads on a generation other than its own catches up on whatever it missed, or writes
+ *   back a record Redis lost.
  * - Every operation fails within 2 x commandTimeoutMs with a StoreError naming the endpoint, operation
  *   and key, never record contents or a password (see redis/connections.ts for the ioredis settings).
  */
@@ -132,7 +133,8 @@ export async function createRedisStore(input: RedisStoreOptions): Promise<TokenS
       for (let attempt = 1; attempt <= RESYNC_ATTEMPTS && !closed; attempt++) {
         try {
           const generation = await run('resync', key, () => commands.hget(keys.record(key), 'generation'));
-          if (generation !== null) feed.publish(key, Number(generation));
+          // 0: the record is gone (a Redis restarted without persistence); whoever holds it writes it back.
+          feed.publish(key, generation === null ? 0 : Number(generation));
           announced.push(key);
           return;
         } catch (error) {

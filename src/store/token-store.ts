@@ -53,9 +53,9 @@ export interface TokenStore {
   /** Releases the lock if `owner` still holds it. */
   releaseLock(key: string, owner: string): Promise<void>;
   /**
-   * Called with (key, generation) whenever a record changes, including by another process. The key "*"
-   * (generation -1) means any record may have changed unseen, e.g. the store has just become reachable:
-   * every listener should re-read its own.
+   * Called with (key, generation) whenever a record changes, including by another process. Generation 0
+   * means the record is gone (a Redis that restarted empty). The key "*" (generation -1) means any record
+   * may have changed unseen, e.g. the store has just become reachable: every listener should re-read its own.
    */
   subscribe(listener: RecordChangeListener): () => void;
   close(): Promise<void>;

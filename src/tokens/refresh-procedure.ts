@@ -96,7 +96,7 @@ async function acquireLockOrNewer(deps: RefreshDeps, knownGeneration: number, tt
  * rotated refresh token must never be lost (issue 3 §3), so it goes back first, with its own generation so
  * that no replica takes it for older than what it holds, and the refresh continues from it.
  */
-async function restoreLostRecord(deps: RefreshDeps, known: TokenRecord | undefined): Promise<TokenRecord | undefined> {
+export async function restoreLostRecord(deps: RefreshDeps, known: TokenRecord | undefined): Promise<TokenRecord | undefined> {
   if (!known) return undefined;
   if ((await deps.store.compareAndSet(deps.name, 0, known)) !== 'applied') return deps.store.read(deps.name);
   deps.log.warn({ event: 'record_restored', generation: known.generation }, 'the token store had lost the record; wrote back the one held in memory');

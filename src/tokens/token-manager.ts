@@ -12,7 +12,7 @@ import { RefreshHistory, type ReplayOutcome } from './refresh-history.js';
 import type { TokenRecord, TokenStore } from '../store/token-store.js';
 import { fingerprint } from './fingerprint.js';
 import type { TokenClient, TokenGrant } from './providers/oauth2-client.js';
-import { StoreUnavailableError, refreshUnderLock, type RefreshDeps, type RefreshResult } from './refresh-procedure.js';
+import { StoreUnavailableError, refreshUnderLock, restoreLostRecord, type RefreshDeps, type RefreshResult } from './refresh-procedure.js';
 import { MAX_TIMER_DELAY_MS, backoffDelay, refreshAt } from './refresh-schedule.js';
 import { isNewSeedForDeadRecord, seedRecord, usableAccessToken } from './token-record.js';
 import type { TokenStatus } from './token-status.js';
@@ -357,7 +357,8 @@ export class TokenManager {
 
   async #reload(): Promise<void> {
     try {
-      const stored = await this.#store.read(this.name);
+      // A record the store lost goes back at once, before a replica starting now stores a spent seed instead.
+      const stored = (await this.#store.read(this.name)) ?? (await restoreLostRecord(this.#refreshDeps, this.#record));
       if (stored && stored.generation >= (this.#record?.generation ?? 0)) {
         const revived = Boolean(this.#record?.dead) && !stored.dead;
         const newer = stored.generation > (this.#record?.generation ?? 0);
