@@ -38,7 +38,8 @@ async function failOver(setup: SentinelSetup, dying: RedisProcess, next: RedisPr
 async function rejoinAsReplica(setup: SentinelSetup, node: RedisProcess, master: RedisProcess): Promise<void> {
   await node.restart();
   await node.cli('REPLICAOF', master.host, String(master.port));
-  await waitUntil('the old master to rejoin as a replica in sync', async () => (await node.cli('INFO', 'replication')).includes('master_link_status:up'), 20_000);
+  // Generous: a full resync on a busy 2-core machine once took over 20 s (a CI dry run beside another test run).
+  await waitUntil('the old master to rejoin as a replica in sync', async () => (await node.cli('INFO', 'replication')).includes('master_link_status:up'), 45_000);
   await waitUntil(
     'the sentinels to count it as a healthy replica',
     async () => {
