@@ -6,13 +6,14 @@
 import { readFileSync } from 'node:fs';
 import { stopOnSignal } from '../cli/signals.js';
 import { createLogger } from '../log.js';
+import { describeCertificate, reloadTlsOnChange } from './tls-reload.js';
 import { createInjectWebhook } from './webhook-server.js';
 
 export const defaultListen = '0.0.0.0:8443';
 /** What deploy/build-image.sh tags by default; set --image to your registry's copy. */
 export const defaultImage = 'oauth-sidecar:0.1.0';
 
-export const injectWebhookUsage = `oauth-sidecar inject-webhook --tls-cert FILE --tls-key FILE [--listen HOST:PORT] [--image IMAGE]
+export const injectWebhookUsage = `oauth-sidecar inject-webhook --tls-cert FILE --tls-key FILE [--listen HOST:PORT] [--image IMAGE] [--tls-reload-seconds N]
 
 Serves the Kubernetes mutating admission webhook that adds the proxy to pods annotated
 oauth-sidecar.io/inject: "true" (see deploy/kubernetes/webhook/). POST /mutate, GET /healthz, HTTPS only.
@@ -20,7 +21,9 @@ oauth-sidecar.io/inject: "true" (see deploy/kubernetes/webhook/). POST /mutate, 
   --tls-key FILE    PEM private key
   --listen ADDR     default ${defaultListen}
   --image IMAGE     the sidecar image to inject (default $OAUTH_SIDECAR_IMAGE, else ${defaultImage})
-  --log-level LVL   default info`;
+  --log-level LVL   default info
+  --tls-reload-seconds N   how often the TLS files are read again, so a rotated certificate is
+                    served without a restart (default 10; 0: never)`;
 
 export interface InjectWebhookArgs {
   readonly certFile: string;
@@ -29,6 +32,7 @@ export interface InjectWebhookArgs {
   readonly port: number;
   readonly image: string;
   readonly logLevel: string;
+  readonly tlsReloadSeconds: number;
   readonly help: boolean;
 }
 
@@ -49,7 +53,7 @@ export function parseInjectWebhookArgs(argv: readonly string[], env: NodeJS.Proc
     const eq = arg.indexOf('=');
     const name = eq < 0 ? arg : arg.slice(0, eq);
     // Only the name in the message: an option's value must not be echoed into a terminal or log collector.
-    if (!['--tls-cert', '--tls-key', '--listen', '--image', '--log-level'].includes(name)) {
+    if (!['--tls-cert', '--tls-key', '--listen', '--image', '--log-level', '--tls-reload-seconds'].includes(name)) {
       throw new InjectUsageError(`unknown option "${name}"`);
     }
     const value = eq < 0 ? rest.shift() : arg.slice(eq + 1);
@@ -67,6 +71,8 @@ export function parseInjectWebhookArgs(argv: readonly string[], env: NodeJS.Proc
       throw new InjectUsageError('--listen must be HOST:PORT, e.g. 0.0.0.0:8443');
     }
   }
+  const tlsReloadSeconds = Number(values.get('--tls-reload-seconds') ?? 10);
+  if (!Number.isFinite(tlsReloadSeconds) || tlsReloadSeconds < 0) throw new InjectUsageError('--tls-reload-seconds takes a number of seconds (0: never)');
   return {
     certFile: values.get('--tls-cert') ?? '',
     keyFile: values.get('--tls-key') ?? '',
@@ -74,6 +80,7 @@ export function parseInjectWebhookArgs(argv: readonly string[], env: NodeJS.Proc
     port,
     image: values.get('--image') ?? (env.OAUTH_SIDECAR_IMAGE || defaultImage),
     logLevel: values.get('--log-level') ?? 'info',
+    tlsReloadSeconds,
     help,
   };
 }
@@ -117,7 +124,14 @@ export async function runInjectWebhook(argv: string[]): Promise<number> {
     return 1;
   }
   const { address, port } = webhook.address();
-  logger.info({ event: 'started', address, port, image: args.image }, 'inject webhook listening');
-  return stopOnSignal(logger, () => webhook.stop());
+  logger.info({ event: 'started', address, port, image: args.image, ...describeCertificate(certPem) }, 'inject webhook listening');
+  const stopReloading =
+    args.tlsReloadSeconds > 0
+      ? reloadTlsOnChange({ certFile: args.certFile, keyFile: args.keyFile, intervalMs: args.tlsReloadSeconds * 1000, certPem, keyPem, apply: webhook.setCertificate, logger })
+      : () => undefined;
+  return stopOnSignal(logger, () => {
+    stopReloading();
+    return webhook.stop();
+  });
 }
 

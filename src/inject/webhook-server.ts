@@ -36,6 +36,8 @@ export interface InjectWebhook {
   start(): Promise<void>;
   /** The bound address, once started (port 0 gives a free port). */
   address(): AddressInfo;
+  /** New connections get this pair; throws (keeping the old one) when it does not load. */
+  setCertificate(certPem: Buffer, keyPem: Buffer): void;
   stop(): Promise<void>;
   /** What happened so far: injected, unchanged, denied, errors (malformed reviews). */
   readonly counts: Readonly<Record<'injected' | 'unchanged' | 'denied' | 'errors', number>>;
@@ -143,6 +145,7 @@ export function createInjectWebhook(options: InjectWebhookOptions): InjectWebhoo
           resolve();
         });
       }),
+    setCertificate: (certPem, keyPem) => server.setSecureContext({ cert: certPem, key: keyPem }),
     address: () => {
       const address = server.address();
       if (address === null || typeof address === 'string') throw new Error('inject webhook is not listening');
