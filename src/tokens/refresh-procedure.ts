@@ -62,7 +62,7 @@ export async function refreshUnderLock(deps: RefreshDeps, known: TokenRecord | u
   let result: RefreshResult | undefined;
   try {
     // Refresh from the newest stored record: another process may have refreshed already.
-    const stored = (await deps.store.read(deps.name)) ?? (await restoreLostRecord(deps, known));
+    const stored = await restoreLostRecord(deps, known, await deps.store.read(deps.name));
     if (stored && stored.generation > knownGeneration && usableAccessToken(stored)) return { kind: 'adopted', record: stored };
     // Another replica found the refresh token rejected (a dead verdict carries no token): sending it again
     // would be one more reuse of a spent token, which can kill a Keycloak session that was still alive.
@@ -91,15 +91,19 @@ async function acquireLockOrNewer(deps: RefreshDeps, knownGeneration: number, tt
 }
 
 /**
- * The store has no record although this replica holds one: the store lost it (a Redis without persistence
- * restarted, an eviction, a flush). The copy in memory may hold the only unspent refresh token, and a
- * rotated refresh token must never be lost (issue 3 §3), so it goes back first, with its own generation so
- * that no replica takes it for older than what it holds, and the refresh continues from it.
+ * `stored` is what the store returned. When it has no record, or an older one, although this replica holds
+ * a newer one, the store lost data (a Redis without persistence restarted, a failover to a lagging replica,
+ * an eviction) and perhaps another replica already wrote back the stale copy it held. Generations only
+ * grow, so the newest copy holds the only unspent refresh token, and a rotated refresh token must never be
+ * lost (issue 3 §3): it goes back first, with its own generation, and work continues from it.
  */
-export async function restoreLostRecord(deps: RefreshDeps, known: TokenRecord | undefined): Promise<TokenRecord | undefined> {
-  if (!known) return undefined;
-  if ((await deps.store.compareAndSet(deps.name, 0, known)) !== 'applied') return deps.store.read(deps.name);
-  deps.log.warn({ event: 'record_restored', generation: known.generation }, 'the token store had lost the record; wrote back the one held in memory');
+export async function restoreLostRecord(deps: RefreshDeps, known: TokenRecord | undefined, stored: TokenRecord | undefined): Promise<TokenRecord | undefined> {
+  if (!known || (stored && stored.generation >= known.generation)) return stored;
+  if ((await deps.store.compareAndSet(deps.name, stored?.generation ?? 0, known)) !== 'applied') return deps.store.read(deps.name);
+  deps.log.warn(
+    { event: 'record_restored', generation: known.generation, ...(stored ? { replacedGeneration: stored.generation } : {}) },
+    stored ? 'the token store held an older record than this replica; wrote back the newer one held in memory' : 'the token store had lost the record; wrote back the one held in memory',
+  );
   return known;
 }
 

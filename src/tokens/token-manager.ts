@@ -358,7 +358,7 @@ export class TokenManager {
   async #reload(): Promise<void> {
     try {
       // A record the store lost goes back at once, before a replica starting now stores a spent seed instead.
-      const stored = (await this.#store.read(this.name)) ?? (await restoreLostRecord(this.#refreshDeps, this.#record));
+      const stored = await restoreLostRecord(this.#refreshDeps, this.#record, await this.#store.read(this.name));
       if (stored && stored.generation >= (this.#record?.generation ?? 0)) {
         const revived = Boolean(this.#record?.dead) && !stored.dead;
         const newer = stored.generation > (this.#record?.generation ?? 0);

@@ -150,6 +150,11 @@ describe('Redis down', () => {
     expect(fake.counters.invalidGrants).toBe(0);
     expect(await storedGeneration(redis, 'restart:', 'v3')).toBe(3);
     await waitUntil('the restore to be logged', () => replicas.some((replica) => replica.events('record_restored').length > 0), 2_000);
-    expect(replicas.flatMap((replica) => replica.events('record_restored'))).toHaveLength(1);
+    // Both replicas may write back at once: they hold the same record, and the compare-and-set takes the
+    // second, identical write as already applied. What matters is that it was generation 2, and only once each.
+    const restores = replicas.flatMap((replica) => replica.events('record_restored'));
+    expect(restores.length).toBeLessThanOrEqual(replicas.length);
+    for (const replica of replicas) expect(replica.events('record_restored').length).toBeLessThanOrEqual(1);
+    expect(restores.map((line) => line.generation)).toEqual(restores.map(() => 2));
   });
 });
