@@ -58,7 +58,7 @@ export function createApp(config: Config, options: AppOptions): App {
   const statuses = (): TokenStatus[] => managers.map((manager) => manager.status());
 
   async function start(): Promise<{ proxyUrl: string; adminUrl: string | undefined }> {
-    store = countStoreOperations(options.store ?? (await openStore(config, logger)), metrics.storeOperations);
+    store = countStoreOperations(options.store ?? (await openStore(config, logger, owner)), metrics.storeOperations);
     for (const upstream of config.upstreams) {
       const client = createOAuth2Client(upstream.auth);
       const manager = new TokenManager({ upstream, store, client, logger, metrics, owner });
@@ -137,10 +137,11 @@ export function createApp(config: Config, options: AppOptions): App {
 
 /**
  * The configured store; one that is merely unreachable yet (not misconfigured) is opened in the background
- * while the proxy starts unready, so a pod that starts before its Redis does not crash-loop.
+ * while the proxy starts unready, so a pod that starts before its Redis does not crash-loop, and a proxy
+ * whose token file another proxy still holds (a rolling update) takes over once that one stops.
  */
-async function openStore(config: Config, logger: Logger): Promise<TokenStore> {
-  const open = () => createStore(config.store, logger);
+async function openStore(config: Config, logger: Logger, owner: string): Promise<TokenStore> {
+  const open = () => createStore(config.store, logger, { leaseOwner: owner });
   try {
     return await open();
   } catch (error) {

@@ -4,10 +4,15 @@ import { createFileStore } from './file-store.js';
 import { createMemoryStore } from './memory-store.js';
 import type { TokenStore } from './token-store.js';
 
-export async function createStore(config: StoreConfig, logger?: Logger): Promise<TokenStore> {
+export interface CreateStoreOptions {
+  /** `serve` only: hold the file store's lease under this owner id (one proxy per token file). */
+  leaseOwner?: string;
+}
+
+export async function createStore(config: StoreConfig, logger?: Logger, options: CreateStoreOptions = {}): Promise<TokenStore> {
   switch (config.type) {
     case 'file':
-      return createFileStore(config.path);
+      return createFileStore(config.path, options.leaseOwner ? { lease: { owner: options.leaseOwner } } : {});
     case 'memory':
       return createMemoryStore();
     case 'redis': {

@@ -12,6 +12,7 @@ import { watchFile, unwatchFile, type Stats } from 'node:fs';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { StoreError } from '../errors.js';
+import { takeFileLease, type FileLeaseOptions } from './file-lease.js';
 import { ChangeFeed, LockTable } from './lock-table.js';
 import type { CompareAndSetResult, TokenRecord, TokenStore } from './token-store.js';
 
@@ -23,11 +24,20 @@ interface FileContents {
 export interface FileStoreOptions {
   /** How often the file is polled for changes made by other processes. */
   watchIntervalMs?: number;
+  /** Hold the file's lease (`serve`): another proxy on the same file cannot open it meanwhile. See file-lease.ts. */
+  lease?: FileLeaseOptions;
 }
 
 export async function createFileStore(path: string, options: FileStoreOptions = {}): Promise<TokenStore> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  let known = generationsOf(await readContents(path)); // fails start-up on a corrupt file
+  const lease = options.lease ? await takeFileLease(path, options.lease) : undefined;
+  let known: Map<string, number>;
+  try {
+    known = generationsOf(await readContents(path)); // fails start-up on a corrupt file
+  } catch (error) {
+    await lease?.release();
+    throw error;
+  }
   const locks = new LockTable();
   const feed = new ChangeFeed();
   let queue: Promise<unknown> = Promise.resolve();
@@ -66,13 +76,15 @@ export async function createFileStore(path: string, options: FileStoreOptions = 
         return 'applied';
       });
     },
-    acquireLock: async (key, owner, ttlMs) => locks.acquire(key, owner, ttlMs),
+    // A lease taken over by another proxy (this one was frozen past its staleness) means no more refreshes here.
+    acquireLock: async (key, owner, ttlMs) => (lease && !lease.held() ? false : locks.acquire(key, owner, ttlMs)),
     renewLock: async (key, owner, ttlMs) => locks.renew(key, owner, ttlMs),
     releaseLock: async (key, owner) => locks.release(key, owner),
     subscribe: (listener) => feed.subscribe(listener),
     async close() {
       unwatchFile(path, onFileChange);
       await queue;
+      await lease?.release();
     },
   };
 }

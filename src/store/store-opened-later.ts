@@ -1,6 +1,7 @@
 /**
- * A store whose backend was not reachable at start-up (a pod starting beside its Redis, a Redis being
- * restarted): the proxy starts anyway, unready, instead of exiting into a crash loop. This stands in
+ * A store that could not be opened at start-up for a reason that passes (a pod starting beside its Redis,
+ * a Redis being restarted, a token file whose lease another proxy still holds): the proxy starts anyway,
+ * unready, instead of exiting into a crash loop. This stands in
  * for the real store and keeps trying to open it, backing off from 250 ms to 5 s. Until it opens, every
  * operation fails at once with a StoreError that says why; listeners registered meanwhile are attached
  * to the real store when it opens, and each is told about every key it may have missed.
@@ -45,7 +46,7 @@ export function storeOpenedLater(options: StoreOpenedLaterOptions): TokenStore {
         if (closed) return void (await store.close());
         real = store;
         for (const listener of listeners) attach(store, listener);
-        logger.info({ event: 'store_connected', store: store.description, attempts: attempt + 1 }, `token store reachable: ${store.description}`);
+        logger.info({ event: 'store_connected', store: store.description, attempts: attempt + 1 }, `token store available: ${store.description}`);
         // Whoever waited on the store re-reads now rather than at its next retry.
         for (const listener of listeners) listener('*', -1);
         return;
@@ -54,17 +55,17 @@ export function storeOpenedLater(options: StoreOpenedLaterOptions): TokenStore {
         // Logged when the reason changes and then every tenth attempt: a long outage must not flood the log.
         if (message !== lastError || attempt % 10 === 0) {
           const level = error instanceof StoreError && !error.retryable ? 'error' : 'warn';
-          logger[level]({ event: 'store_unreachable', attempts: attempt + 1, retryInMs: Math.min(delay * 2, MAX_DELAY_MS) }, `token store still not reachable: ${message}`);
+          logger[level]({ event: 'store_unreachable', attempts: attempt + 1, retryInMs: Math.min(delay * 2, MAX_DELAY_MS) }, `token store still not available: ${message}`);
         }
         lastError = message;
       }
     }
   }
 
-  logger.warn({ event: 'store_unreachable', attempts: 1, retryInMs: FIRST_DELAY_MS }, `token store not reachable at start-up: ${lastError}; starting unready and retrying`);
+  logger.warn({ event: 'store_unreachable', attempts: 1, retryInMs: FIRST_DELAY_MS }, `token store not available at start-up: ${lastError}; starting unready and retrying`);
   void keepTrying();
 
-  const unavailable = (): Promise<never> => Promise.reject(new StoreError(`token store not reachable yet: ${lastError}`, { retryable: true }));
+  const unavailable = (): Promise<never> => Promise.reject(new StoreError(`token store not available yet: ${lastError}`, { retryable: true }));
   return {
     get description() {
       return real?.description ?? options.description;

@@ -39,7 +39,7 @@ describe('a store opened later', () => {
     const heard: [string, number][] = [];
     store.subscribe((key, generation) => heard.push([key, generation]));
     expect(store.description).toBe('redis 127.0.0.1:1/0');
-    await expect(store.read('apiax')).rejects.toThrow(/token store not reachable yet: .*ECONNREFUSED/);
+    await expect(store.read('apiax')).rejects.toThrow(/token store not available yet: .*ECONNREFUSED/);
     await expect(store.acquireLock('apiax', 'me', 1000)).rejects.toBeInstanceOf(StoreError);
 
     await until(() => heard.length > 0);
@@ -71,6 +71,6 @@ describe('a store opened later', () => {
     await store.close();
     release({ ...createMemoryStore(), close: async () => void (closedLate = true) });
     await until(() => closedLate);
-    await expect(store.read('apiax')).rejects.toThrow(/not reachable yet/);
+    await expect(store.read('apiax')).rejects.toThrow(/not available yet/);
   });
 });
