@@ -31,3 +31,16 @@ export function backoffDelay(failures: number, retryAfterMs: number | undefined,
   const jittered = base / 2 + (random() * base) / 2;
   return Math.max(jittered, retryAfterMs ?? 0);
 }
+
+/** Waits for `work`, but no longer than `ms`; `work` goes on either way (a shared refresh others wait on). */
+export async function waitAtMost(work: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  try {
+    await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -13,8 +13,9 @@ import type { TokenRecord, TokenStore } from '../store/token-store.js';
 import { fingerprint } from './fingerprint.js';
 import type { TokenClient, TokenGrant } from './providers/oauth2-client.js';
 import { StoreUnavailableError, refreshUnderLock, restoreLostRecord, type RefreshDeps, type RefreshResult } from './refresh-procedure.js';
-import { MAX_TIMER_DELAY_MS, backoffDelay, refreshAt } from './refresh-schedule.js';
-import { isNewSeedForDeadRecord, seedRecord, usableAccessToken } from './token-record.js';
+import { MAX_TIMER_DELAY_MS, backoffDelay, refreshAt, waitAtMost } from './refresh-schedule.js';
+import { loadOrSeed } from './load-record.js';
+import { usableAccessToken } from './token-record.js';
 import type { TokenStatus } from './token-status.js';
 import { describeTokenState } from './describe-token-state.js';
 
@@ -138,15 +139,7 @@ export class TokenManager {
     if (this.#loaded || this.#stopped) return;
     clearTimeout(this.#loadRetry);
     try {
-      let record = await this.#store.read(this.name);
-      const seed = this.#auth.refreshToken?.reveal();
-      if (seed && (!record || isNewSeedForDeadRecord(record, seed))) {
-        const next = seedRecord(record, seed, this.#owner);
-        if ((await this.#store.compareAndSet(this.name, record?.generation ?? 0, next)) === 'applied') {
-          this.#log.info({ event: 'seeded', generation: next.generation, refreshTokenFingerprint: fingerprint(seed) }, 'stored the configured refresh token');
-        }
-        record = await this.#store.read(this.name);
-      }
+      const record = await loadOrSeed(this.#refreshDeps, this.#auth.refreshToken?.reveal());
       if (this.#storeProblem) this.#log.info({ event: 'store_read_recovered' }, `token store readable again; upstream ${this.name} starts`);
       this.#loaded = true;
       this.#storeProblem = undefined;
@@ -180,7 +173,7 @@ export class TokenManager {
       // Backing off after failures: answer now rather than hammer a failing token endpoint per request.
       throw new ProxyError('NO_USABLE_TOKEN', `no usable token for upstream ${this.name}: ${this.#history.last?.error ?? 'refresh pending'}; next attempt in ${Math.ceil((this.#nextAttemptAt - Date.now()) / 1000)} s`);
     }
-    await this.#withinWaitLimit(this.refresh('expired'));
+    await waitAtMost(this.refresh('expired'), this.#auth.tokenWaitTimeoutMs);
     const token = this.current();
     if (token) return token;
     this.#throwIfUnusable();
@@ -208,7 +201,7 @@ export class TokenManager {
     const decision = this.replayDecision(rejectedGeneration);
     if (decision === 'none') return undefined;
     if (decision === 'refresh') {
-      await this.#withinWaitLimit(this.refresh('rejected')).catch(() => undefined);
+      await waitAtMost(this.refresh('rejected'), this.#auth.tokenWaitTimeoutMs).catch(() => undefined);
     }
     const token = this.current();
     return token && token.generation > rejectedGeneration ? token : undefined;
@@ -397,17 +390,6 @@ export class TokenManager {
     if (this.#needsCredentials) throw new ProxyError('NEEDS_CREDENTIALS', `upstream ${this.name} needs credentials: ${this.#needsCredentials}`);
   }
 
-  async #withinWaitLimit(work: Promise<void>): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, this.#auth.tokenWaitTimeoutMs);
-    });
-    try {
-      await Promise.race([work, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
 }
 
 function describe(error: unknown): string {
