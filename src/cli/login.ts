@@ -44,8 +44,10 @@ export async function runLogin(config: Config, options: LoginOptions): Promise<s
   }
   if (config.store.type === 'memory') throw new Error('the memory store lives inside the proxy process; a login from outside has no effect (configure a file or redis store)');
   const { auth } = upstream;
-  if (auth.preset !== 'collaborate' && auth.preset !== 'v3') return passwordLogin(config, upstream);
-  const missing = [auth.clientId ? undefined : 'clientId', auth.clientSecret ? undefined : 'clientSecret'].filter(Boolean);
+  if (!hasBrowserLogin(auth)) return passwordLogin(config, upstream);
+  // A public client (apiax's integration-api, clientAuth none) has no secret to send.
+  const needsSecret = auth.clientAuth !== 'none';
+  const missing = [auth.clientId ? undefined : 'clientId', auth.clientSecret || !needsSecret ? undefined : 'clientSecret'].filter(Boolean);
   if (missing.length > 0) throw new Error(`upstream ${upstream.name} has no ${missing.join(' and ')} configured; login needs the client credentials`);
 
   const store = await createStore(config.store);
@@ -74,13 +76,18 @@ async function browserLogin(upstream: UpstreamConfig, store: TokenStore, options
   }
 }
 
-/** Apiax (and generic OAuth2) publish no authorize URL we could derive; their first token comes from the password grant. */
+/** Collaborate and v3 have an authorize URL derived from tokenUrl; any preset has one when auth.authorizeUrl is set. */
+function hasBrowserLogin(auth: AuthConfig): boolean {
+  return auth.authorizeUrl !== undefined || auth.preset === 'collaborate' || auth.preset === 'v3';
+}
+
+/** Apiax (and generic OAuth2) without auth.authorizeUrl: their first token comes from the password grant. */
 async function passwordLogin(config: Config, upstream: UpstreamConfig): Promise<string> {
   const { auth } = upstream;
   if (!auth.username || !auth.password) {
     throw new Error(
-      `upstream ${upstream.name} (preset ${auth.preset}) has no browser login: its authorize URL cannot be derived from the token URL. ` +
-        'login uses the password grant instead: configure auth.username and auth.password (or auth.passwordFile), ' +
+      `upstream ${upstream.name} (preset ${auth.preset}) has no browser login: its authorize URL cannot be derived from the token URL (set auth.authorizeUrl for one). ` +
+        'Without it login uses the password grant: configure auth.username and auth.password (or auth.passwordFile), ' +
         `or put a refresh token into the store with \`oauth-sidecar seed ${upstream.name}\``,
     );
   }
@@ -153,8 +160,9 @@ async function openCallback(upstream: UpstreamConfig, options: LoginOptions): Pr
     const code = waitForCallback(server, {
       path: new URL(redirectUri).pathname,
       state,
-      // Collaborate does not echo state (PROVIDERS.md); v3 does, so a missing state there is an attack or a bug.
-      stateRequired: upstream.auth.preset === 'v3',
+      // Collaborate does not echo state (PROVIDERS.md); the others do (RFC 6749 §4.1.2), so a missing state
+      // there is an attack or a bug.
+      stateRequired: upstream.auth.preset !== 'collaborate',
       timeoutMs,
       hold: (res) => (pending = res),
     });
@@ -176,11 +184,13 @@ async function openCallback(upstream: UpstreamConfig, options: LoginOptions): Pr
   }
 }
 
-/** The authorize URL, derived from the preset's token URL (there is no config key for it yet). */
+/** The authorize URL: auth.authorizeUrl (its own query kept), else derived from the preset's token URL. */
 export function buildAuthorizeUrl(auth: AuthConfig, redirectUri: string, state: string): string {
   const tokenUrl = new URL(auth.tokenUrl);
   let url: URL;
-  if (auth.preset === 'collaborate') {
+  if (auth.authorizeUrl) {
+    url = new URL(auth.authorizeUrl);
+  } else if (auth.preset === 'collaborate') {
     // /{instance}/api/oauth2/token → /{instance}/authorize.action
     const instancePath = tokenUrl.pathname.replace(/\/api\/oauth2\/token\/?$/, '');
     if (instancePath === tokenUrl.pathname) {

@@ -210,6 +210,7 @@ function buildAuth(name: string, raw: RawAuth): AuthConfig {
     clientSecretHeader: preset.clientSecretHeader,
     bodyEncoding: raw.bodyEncoding ?? preset.bodyEncoding,
     scope: nonEmpty(raw.scope),
+    authorizeUrl: nonEmpty(raw.authorizeUrl),
     earlyRefreshFraction: raw.earlyRefreshFraction,
     earlyRefreshSeconds: raw.earlyRefreshSeconds,
     tokenRequestTimeoutMs: raw.tokenRequestTimeoutMs,

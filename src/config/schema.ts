@@ -38,6 +38,11 @@ const authSchema = z.strictObject({
   /** Token request body encoding; the preset chooses unless set (v3 also accepts json). */
   bodyEncoding: z.enum(['form', 'json']).optional(),
   scope: z.string().optional(),
+  /**
+   * Where a person authorizes for `oauth-sidecar login` (authorization-code flow). Derived from tokenUrl for
+   * collaborate and v3 when unset; setting it also gives apiax and oauth2 a browser login.
+   */
+  authorizeUrl: httpUrl.optional(),
   /** Refresh early: when this fraction of the lifetime has passed or `earlyRefreshSeconds` before expiry, whichever is earlier. */
   earlyRefreshFraction: z.number().gt(0).lt(1).default(0.8),
   earlyRefreshSeconds: z.number().int().nonnegative().default(60),

@@ -22,6 +22,8 @@ export interface AuthConfig {
   readonly clientSecretHeader: string;
   readonly bodyEncoding: 'form' | 'json';
   readonly scope: string | undefined;
+  /** `login`: where a person authorizes; undefined means derived from the preset (collaborate, v3) or none. */
+  readonly authorizeUrl: string | undefined;
   readonly earlyRefreshFraction: number;
   readonly earlyRefreshSeconds: number;
   readonly tokenRequestTimeoutMs: number;

@@ -83,7 +83,7 @@ async function login(
   const terminal = new Terminal();
   const result = runLogin(config, { upstream, out: terminal, ...options });
   result.catch(() => undefined); // awaited by the test; this only keeps an early rejection from going unhandled
-  const [printed] = await Promise.race([terminal.waitFor(/https?:\/\/\S+authorize\S*/), result.then(() => [] as string[])]);
+  const [printed] = await Promise.race([terminal.waitFor(/https?:\/\/\S+(?:authorize|openid-connect\/auth)\S*/), result.then(() => [] as string[])]);
   const authorizeUrl = new URL(printed ?? 'http://missing.invalid');
   const callback = new URL(authorizeUrl.searchParams.get('redirect_uri') ?? 'http://missing.invalid');
   for (const [key, value] of Object.entries(query(authorizeUrl))) callback.searchParams.set(key, value);
@@ -286,6 +286,41 @@ describe('oauth-sidecar login (other presets and refusals)', () => {
     expect(form(p.tokenRequests[0])).toEqual({ grant_type: 'password', username: 'user', password: 'pass', client_id: 'integration-api' });
     expectNoSecrets(terminal.text + line, p);
     expect(terminal.text + line).not.toContain('pass');
+  });
+
+  it('Apiax with auth.authorizeUrl logs in through the browser as a public client: its own query kept, state checked', async () => {
+    const p = await provider({ kind: 'apiax' });
+    const authorize = `${p.origin}/realms/acme/protocol/openid-connect/auth?kc_idp_hint=corporate`;
+    const { config, storePath } = workspace(`  apiax:
+    target: ${p.apiBaseUrl}
+    auth: { preset: apiax, tokenUrl: ${p.tokenUrl}, authorizeUrl: "${authorize}", scope: openid }
+`);
+    const visit = await login(config, 'apiax', (url) => ({ code: CODE_1, state: url.searchParams.get('state') ?? '' }));
+    const { authorizeUrl } = visit.visit;
+    expect(authorizeUrl.origin + authorizeUrl.pathname).toBe(`${p.origin}/realms/acme/protocol/openid-connect/auth`);
+    expect(Object.fromEntries(authorizeUrl.searchParams)).toEqual({
+      kc_idp_hint: 'corporate',
+      response_type: 'code',
+      client_id: 'integration-api',
+      redirect_uri: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/callback$/),
+      state: expect.stringMatching(/^[A-Za-z0-9_-]{32}$/),
+      scope: 'openid',
+    });
+    expect(await visit.result).toMatch(/^logged in apiax: generation 1, /);
+    expect(storedRecord(storePath, 'apiax')).toMatchObject({ generation: 1, source: 'authorization_code' });
+    expect(form(p.tokenRequests[0])).toEqual({
+      grant_type: 'authorization_code',
+      code: CODE_1,
+      redirect_uri: authorizeUrl.searchParams.get('redirect_uri'),
+      client_id: 'integration-api',
+      scope: 'openid',
+    });
+
+    // Keycloak echoes state: a redirect without it is refused, and nothing is exchanged.
+    const calls = p.counters.tokenCalls;
+    const stateless = await login(config, 'apiax', () => ({ code: CODE_2 }));
+    await expect(stateless.result).rejects.toThrow(/state/);
+    expect(p.counters.tokenCalls).toBe(calls);
   });
 
   it('Apiax without username/password explains that login needs the password grant', async () => {
