@@ -52,7 +52,8 @@ async function rejoinAsReplica(setup: SentinelSetup, node: RedisProcess, master:
       }
       return true;
     },
-    20_000,
+    // Sentinels learn of replicas from the master's INFO, polled every 10 s: on a loaded box this can take two rounds.
+    40_000,
   );
 }
 
@@ -123,4 +124,4 @@ it('Sentinel failover under traffic, then a refresh: zero failed requests, one t
     nodes = [standby, current];
   }
   console.log(`failovers with a refresh in flight: ${doubles} of ${TRIALS} led to a second token call`);
-}, 120_000);
+}, 180_000);
