@@ -33,7 +33,7 @@ export async function watchStatus(source: StatusSource, options: WatchOptions): 
         (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
       );
       if (options.signal.aborted) break;
-      options.out.write(frame(report, options.json, terminal ? options.out.columns ?? 0 : undefined, intervalMs));
+      options.out.write(frame(report, new Date(started), options.json, terminal ? options.out.columns ?? 0 : undefined, intervalMs));
       await sleep(Math.max(0, intervalMs - (Date.now() - started)), options.signal);
     }
   } finally {
@@ -42,8 +42,9 @@ export async function watchStatus(source: StatusSource, options: WatchOptions): 
 }
 
 /** `columns`: the terminal's width (0 when unknown), or undefined when not writing to a terminal. */
-function frame(report: StatusReport | Error, json: boolean, columns: number | undefined, intervalMs: number): string {
-  const at = new Date().toISOString();
+function frame(report: StatusReport | Error, askedAt: Date, json: boolean, columns: number | undefined, intervalMs: number): string {
+  // When it was asked, not when the answer came: frames stay a steady interval apart however slow a read is.
+  const at = askedAt.toISOString();
   if (json) return `${JSON.stringify(report instanceof Error ? { at, error: report.message } : { at, ...report })}\n`;
   const title = `oauth-sidecar status at ${at}, every ${intervalMs / 1000} s (Ctrl-C to stop)`;
   const body = report instanceof Error ? `error: ${report.message}; asking again` : formatStatusTable(report);
