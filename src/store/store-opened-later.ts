@@ -47,8 +47,15 @@ export function storeOpenedLater(options: StoreOpenedLaterOptions): TokenStore {
         real = store;
         for (const listener of listeners) attach(store, listener);
         logger.info({ event: 'store_connected', store: store.description, attempts: attempt + 1 }, `token store available: ${store.description}`);
-        // Whoever waited on the store re-reads now rather than at its next retry.
-        for (const listener of listeners) listener('*', -1);
+        // Whoever waited on the store re-reads now rather than at its next retry; one listener's error must
+        // not count as a failed open (that would open a second store).
+        for (const listener of listeners) {
+          try {
+            listener('*', -1);
+          } catch (error) {
+            logger.error({ event: 'store_listener_failed', err: error instanceof Error ? error.message : String(error) }, 'a store listener failed');
+          }
+        }
         return;
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
