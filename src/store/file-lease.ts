@@ -62,11 +62,17 @@ export async function takeFileLease(tokenFile: string, options: FileLeaseOptions
 
   let holding = true;
   const renew = async (): Promise<void> => {
-    const current = await readLease(path);
-    if (current.contents?.owner !== mine.owner) {
-      holding = false;
-      return;
+    let current = await readLease(path);
+    if (current.ageMs === Number.POSITIVE_INFINITY) {
+      // Deleted under us (a cleanup, a person): nobody took it over, so it is put back.
+      await writeFile(path, text, { flag: 'wx', mode: 0o600 }).catch(() => undefined);
+      current = await readLease(path);
     }
+    // Unreadable means being written by a successor right now; the next renewal will tell whose it is.
+    if (current.contents === undefined) return;
+    // Held by another owner: lost (this process was frozen past staleMs). Ours again once it is free.
+    holding = current.contents.owner === mine.owner;
+    if (!holding) return;
     const now = new Date();
     await utimes(path, now, now);
   };

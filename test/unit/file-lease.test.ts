@@ -50,6 +50,18 @@ describe('the token file lease (one proxy per token file)', () => {
     expect(statSync(`${path}.lease`).isFile()).toBe(true);
   });
 
+  it('puts back a lease file deleted under it (nobody took it over)', async () => {
+    const path = tokenFile();
+    const lease = await takeFileLease(path, { owner: 'a', renewMs: 30 });
+    rmSync(`${path}.lease`);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(statSync(`${path}.lease`).isFile()).toBe(true);
+    expect(lease.held()).toBe(true);
+    const refused = await takeFileLease(path, { owner: 'b' }).then(() => undefined, (error: unknown) => error);
+    expect(refused).toBeInstanceOf(StoreError);
+    await lease.release();
+  });
+
   it('the same owner may take it again; a store without a lease (the CLI) never touches it', async () => {
     const path = tokenFile();
     const lease = await takeFileLease(path, { owner: 'a' });
