@@ -38,8 +38,27 @@ async function failOver(setup: SentinelSetup, dying: RedisProcess, next: RedisPr
 async function rejoinAsReplica(setup: SentinelSetup, node: RedisProcess, master: RedisProcess): Promise<void> {
   await node.restart();
   await node.cli('REPLICAOF', master.host, String(master.port));
-  // Generous: a full resync on a busy 2-core machine once took over 20 s (a CI dry run beside another test run).
-  await waitUntil('the old master to rejoin as a replica in sync', async () => (await node.cli('INFO', 'replication')).includes('master_link_status:up'), 45_000);
+  // A sentinel with a stale view can turn the restarted node back into a master (it was one when it died):
+  // say REPLICAOF again whenever it reports role:master, and show its replication state if it never syncs.
+  let lastInfo = '';
+  let lastReplicaOf = Date.now();
+  try {
+    await waitUntil(
+      'the old master to rejoin as a replica in sync',
+      async () => {
+        lastInfo = await node.cli('INFO', 'replication');
+        if (lastInfo.includes('role:master') && Date.now() - lastReplicaOf > 3_000) {
+          lastReplicaOf = Date.now();
+          await node.cli('REPLICAOF', master.host, String(master.port));
+        }
+        return lastInfo.includes('master_link_status:up');
+      },
+      45_000,
+    );
+  } catch (error) {
+    const masterInfo = await master.cli('INFO', 'replication').catch(() => '(no answer)');
+    throw new Error(`${(error as Error).message}\n--- rejoining node ---\n${lastInfo}\n--- master ---\n${masterInfo}`);
+  }
   await waitUntil(
     'the sentinels to count it as a healthy replica',
     async () => {
