@@ -19,6 +19,7 @@ import { createStore } from './store/create-store.js';
 import { describeStore } from './store/describe-store.js';
 import { storeOpenedLater } from './store/store-opened-later.js';
 import { StoreError } from './errors.js';
+import { isLoopback } from './net/is-loopback.js';
 import type { TokenStore } from './store/token-store.js';
 import { createOAuth2Client, type TokenClient } from './tokens/providers/oauth2-client.js';
 import { TokenManager } from './tokens/token-manager.js';
@@ -163,10 +164,6 @@ function listen(server: Server, endpoint: Endpoint): Promise<AddressInfo> {
 function urlOf(address: AddressInfo): string {
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return `http://${host}:${address.port}`;
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
 function refuseRaw(socket: Duplex, status: number, message: string): void {

@@ -6,16 +6,29 @@
 
 export const ErrorCodes = {
   ROUTE_NOT_FOUND: { status: 404, title: 'no upstream is routed at this path' },
+  BAD_REQUEST: { status: 400, title: 'malformed request' },
   BAD_REQUEST_TARGET: { status: 400, title: 'request target refused' },
+  CLIENT_UNAUTHENTICATED: { status: 401, title: 'client key missing or not accepted' },
   METHOD_NOT_ALLOWED: { status: 405, title: 'method not allowed' },
+  REQUEST_TIMEOUT: { status: 408, title: 'the request body stalled' },
+  URI_TOO_LONG: { status: 414, title: 'request target too long' },
+  HEADERS_TOO_LARGE: { status: 431, title: 'request headers too large' },
+  REQUEST_BODY_ERROR: { status: 400, title: 'request body could not be read' },
+  NOT_SUPPORTED: { status: 501, title: 'not supported' },
   UPSTREAM_UNREACHABLE: { status: 502, title: 'upstream unreachable' },
   UPSTREAM_BAD_RESPONSE: { status: 502, title: 'upstream sent a bad response' },
+  UPSTREAM_BODY_ERROR: { status: 502, title: 'upstream response broke off' },
   UPSTREAM_TIMEOUT: { status: 504, title: 'upstream timed out' },
+  UPSTREAM_QUEUE_FULL: { status: 503, title: 'too many requests queued for this upstream' },
+  UPSTREAM_QUEUE_TIMEOUT: { status: 503, title: 'waited too long for a connection to this upstream' },
+  REPLAY_BUFFER_FULL: { status: 503, title: 'too many request bodies buffered' },
+  TOO_MANY_CONNECTIONS: { status: 503, title: 'too many client connections' },
   NO_USABLE_TOKEN: { status: 503, title: 'no usable token for this upstream' },
+  REFRESH_PENDING: { status: 503, title: 'a token refresh is under way' },
+  TOKEN_ENDPOINT_UNAVAILABLE: { status: 503, title: 'the token endpoint cannot be reached' },
   CREDENTIAL_DEAD: { status: 503, title: 'credential rejected by the token endpoint' },
   NEEDS_CREDENTIALS: { status: 503, title: 'upstream needs credentials' },
   SHUTTING_DOWN: { status: 503, title: 'proxy is shutting down' },
-  REQUEST_BODY_ERROR: { status: 400, title: 'request body could not be read' },
   INTERNAL: { status: 500, title: 'internal error' },
 } as const;
 
@@ -24,12 +37,15 @@ export type ErrorCode = keyof typeof ErrorCodes;
 export class ProxyError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
+  /** Sent as Retry-After (whole seconds) with 503s that a client may simply try again. */
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'ProxyError';
     this.code = code;
     this.status = ErrorCodes[code].status;
+    this.retryAfterSeconds = options?.retryAfterSeconds === undefined ? undefined : Math.max(1, Math.ceil(options.retryAfterSeconds));
   }
 }
 
@@ -44,13 +60,16 @@ export class ConfigError extends Error {
   }
 }
 
-/** Why a token request failed, in the terms the token manager acts on. */
+/**
+ * Why a token request failed, in the terms the token manager acts on. Only an OAuth error answer is a
+ * verdict on the credential; anything else (a WAF page, a redirect, a 5xx, a reset) is an outage.
+ */
 export type TokenFailureKind =
-  /** Network error, timeout, 5xx, 429: keep the old token and retry with backoff. */
+  /** Network error, timeout, 5xx, 429, a non-OAuth 4xx or 3xx, an unreadable 2xx: keep the token, retry with backoff. */
   | 'transient'
-  /** invalid_grant and equivalents: the refresh token is spent, expired or revoked. Stop refreshing. */
+  /** An OAuth `invalid_grant` (or a preset's documented dead signal): the refresh token is spent, expired or revoked. */
   | 'credential_dead'
-  /** invalid_client, 401, other 4xx: the client configuration is wrong. Stop refreshing. */
+  /** An OAuth `invalid_client` / `unauthorized_client`: the client configuration is wrong. Stop refreshing. */
   | 'client_rejected';
 
 export class TokenEndpointError extends Error {

@@ -5,6 +5,7 @@
  * as generation + 1. Presets with a password grant (Apiax) run that grant instead. Only fingerprints
  * are printed: the code and the tokens never reach the terminal, the browser page or an error message.
  */
+import { isLoopback } from '../net/is-loopback.js';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -285,10 +286,6 @@ function page(res: ServerResponse, status: number, message: string): void {
 
 function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === '::1';
 }
 
 function listen(server: Server, host: string, port: number): Promise<void> {

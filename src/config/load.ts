@@ -12,6 +12,7 @@ import { presets } from '../tokens/providers/presets.js';
 import { interpolateEnv } from './interpolate.js';
 import { configSchema, upstreamSchema, type RawAuth, type RawConfig, type RawUpstream } from './schema.js';
 import { Secret } from './secret.js';
+import { isLoopback } from '../net/is-loopback.js';
 import type { AuthConfig, Config, Endpoint, StoreConfig, UpstreamConfig } from './types.js';
 
 /** Keys under `auth` that may instead be read from a file with the `…File` twin. */
@@ -104,6 +105,7 @@ function readFileTwins(section: Record<string, unknown>, keys: readonly string[]
 function buildConfig(raw: RawConfig, source: string, baseDir: string, problems: string[]): Config {
   const upstreams = Object.entries(raw.upstreams).map(([name, upstream]) => buildUpstream(name, upstream, problems));
   checkDuplicateRoutes(upstreams, problems);
+  checkListenExposure(raw, problems);
   return {
     source,
     listen: parseEndpoint(raw.listen),
@@ -111,8 +113,19 @@ function buildConfig(raw: RawConfig, source: string, baseDir: string, problems: 
     log: { level: raw.log.level, accessLog: raw.log.accessLog },
     store: buildStore(raw.store, baseDir, problems),
     drainTimeoutMs: raw.drainTimeoutMs,
+    limits: { ...raw.limits },
+    inboundAuth: { header: raw.inboundAuth.header.toLowerCase(), keys: raw.inboundAuth.keys },
     upstreams,
   };
+}
+
+/** Beyond loopback, anyone who reaches the port would spend the credentials: demand a client key or an explicit opt-out. */
+function checkListenExposure(raw: RawConfig, problems: string[]): void {
+  const { host } = parseEndpoint(raw.listen);
+  if (isLoopback(host) || raw.inboundAuth.keys.length > 0 || raw.allowUnauthenticatedClients) return;
+  problems.push(
+    `listen: ${raw.listen} is reachable beyond loopback; add inboundAuth.keys (clients then send the key in ${raw.inboundAuth.header}) or set allowUnauthenticatedClients: true`,
+  );
 }
 
 /** After a schema failure: the route and target checks of every upstream that is valid on its own. */
@@ -181,6 +194,9 @@ function buildUpstream(name: string, raw: RawUpstream, problems: string[]): Upst
     headersTimeoutMs: raw.headersTimeoutMs,
     bodyIdleTimeoutMs: raw.bodyIdleTimeoutMs,
     maxConnections: raw.maxConnections,
+    maxQueuedRequests: raw.maxQueuedRequests,
+    queueTimeoutMs: raw.queueTimeoutMs,
+    cookies: raw.cookies,
     auth: buildAuth(name, raw.auth),
   };
 }
@@ -215,6 +231,8 @@ function buildAuth(name: string, raw: RawAuth): AuthConfig {
     earlyRefreshSeconds: raw.earlyRefreshSeconds,
     tokenRequestTimeoutMs: raw.tokenRequestTimeoutMs,
     tokenWaitTimeoutMs: raw.tokenWaitTimeoutMs,
+    lockLeaseMs: raw.lockLeaseMs,
+    inFlightMarkTtlMs: raw.inFlightMarkTtlMs,
     refreshWithoutLock: raw.refreshWithoutLock,
     missing,
   };

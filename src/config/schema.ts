@@ -47,8 +47,19 @@ const authSchema = z.strictObject({
   earlyRefreshFraction: z.number().gt(0).lt(1).default(0.8),
   earlyRefreshSeconds: z.number().int().nonnegative().default(60),
   tokenRequestTimeoutMs: millis(10_000),
-  /** How long a request waits for a token refresh before it gets a 503. */
-  tokenWaitTimeoutMs: millis(15_000),
+  /** How long a request waits for a token refresh before it gets a 503 with Retry-After. */
+  tokenWaitTimeoutMs: millis(5_000),
+  /**
+   * The refresh lock is a lease of this length, renewed every third of it for as long as its holder works
+   * (token request, commit, commit retries): a holder that dies is replaced within this time.
+   */
+  lockLeaseMs: z.number().int().min(1_000).max(60_000).default(6_000),
+  /**
+   * How long another replica's "refresh token in flight" mark blocks this replica from sending that refresh
+   * token. It covers a holder whose link to the store stalls right after it spent the token; only a mark
+   * older than this is taken as left by a holder that vanished (and its token as probably spent).
+   */
+  inFlightMarkTtlMs: z.number().int().min(1_000).default(120_000),
   /**
    * When the shared store is unreachable, refresh anyway (without the cross-replica lock)? Off by default:
    * all three presets rotate refresh tokens, and two replicas refreshing at once would kill the credential.
@@ -71,6 +82,15 @@ export const upstreamSchema = z.strictObject({
   bodyIdleTimeoutMs: millis(60_000),
   /** Upper bound on pooled keep-alive connections to this upstream. */
   maxConnections: z.number().int().positive().default(128),
+  /** Requests waiting for a free connection beyond maxConnections; more get a 503. */
+  maxQueuedRequests: z.number().int().nonnegative().default(1024),
+  /** How long a request may wait for a free connection before it gets a 503. */
+  queueTimeoutMs: millis(10_000),
+  /**
+   * The upstream's Set-Cookie: `scope` confines it to the route (Path under /<upstream>, Domain dropped),
+   * `strip` removes it, `pass` forwards it untouched. All upstreams share one origin from the app's side.
+   */
+  cookies: z.enum(['scope', 'strip', 'pass']).default('scope'),
 });
 
 const redisAddress = z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) });
@@ -119,6 +139,29 @@ export const configSchema = z.strictObject({
   store: storeSchema.prefault({ type: 'file' }),
   /** How long in-flight requests may take to finish after SIGTERM/SIGINT. */
   drainTimeoutMs: millis(10_000),
+  /** Bounds that keep memory and sockets in check whatever clients do. */
+  limits: z
+    .strictObject({
+      /** Open client connections on the proxy listener; more are refused with a 503. */
+      maxClientConnections: z.number().int().positive().default(1024),
+      /** Longest silence inside a request body before the client gets a 408. */
+      clientBodyIdleTimeoutMs: millis(30_000),
+      /** Request bodies buffered for a possible replay, all requests together; beyond it a 503. */
+      maxBufferedBodyBytes: z.number().int().positive().default(64 * 1024 * 1024),
+    })
+    .prefault({}),
+  /**
+   * Inbound client authentication: clients send one of these keys in `header` (removed before forwarding).
+   * Keys are stored as SHA-256 hex digests (printf %s "$KEY" | sha256sum). Required for a non-loopback listen.
+   */
+  inboundAuth: z
+    .strictObject({
+      header: z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a header name').default('x-sidecar-key'),
+      keys: z.array(z.strictObject({ name: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex digits (sha256sum)') })).default([]),
+    })
+    .prefault({}),
+  /** Listen beyond loopback without inbound authentication: anyone who reaches the port uses the credentials. */
+  allowUnauthenticatedClients: z.boolean().default(false),
   upstreams: z
     .record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'upstream names are lowercase letters, digits, - and _'), upstreamSchema)
     .refine((upstreams) => Object.keys(upstreams).length > 0, 'at least one upstream is required'),

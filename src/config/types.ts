@@ -28,6 +28,10 @@ export interface AuthConfig {
   readonly earlyRefreshSeconds: number;
   readonly tokenRequestTimeoutMs: number;
   readonly tokenWaitTimeoutMs: number;
+  /** Length of the refresh-lock lease; renewed every third of it while held. */
+  readonly lockLeaseMs: number;
+  /** How long another replica's in-flight mark blocks sending its refresh token. */
+  readonly inFlightMarkTtlMs: number;
   /** Refresh without the store's lock when the store is unreachable (only safe for non-rotating refresh tokens). */
   readonly refreshWithoutLock: boolean;
   /**
@@ -53,6 +57,9 @@ export interface UpstreamConfig {
   readonly headersTimeoutMs: number;
   readonly bodyIdleTimeoutMs: number;
   readonly maxConnections: number;
+  readonly maxQueuedRequests: number;
+  readonly queueTimeoutMs: number;
+  readonly cookies: 'scope' | 'strip' | 'pass';
   readonly auth: AuthConfig;
 }
 
@@ -79,5 +86,12 @@ export interface Config {
   readonly log: { readonly level: string; readonly accessLog: boolean };
   readonly store: StoreConfig;
   readonly drainTimeoutMs: number;
+  readonly limits: {
+    readonly maxClientConnections: number;
+    readonly clientBodyIdleTimeoutMs: number;
+    readonly maxBufferedBodyBytes: number;
+  };
+  /** Inbound client keys (SHA-256 digests) and the header they come in; no keys means no inbound check. */
+  readonly inboundAuth: { readonly header: string; readonly keys: readonly { readonly name: string; readonly sha256: string }[] };
   readonly upstreams: readonly UpstreamConfig[];
 }

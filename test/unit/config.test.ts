@@ -65,7 +65,10 @@ describe('parseConfig: defaults', () => {
     expect(up.auth.earlyRefreshFraction).toBe(0.8);
     expect(up.auth.earlyRefreshSeconds).toBe(60);
     expect(up.auth.tokenRequestTimeoutMs).toBe(10_000);
-    expect(up.auth.tokenWaitTimeoutMs).toBe(15_000);
+    expect(up.auth.tokenWaitTimeoutMs).toBe(5_000);
+    expect(up.auth.lockLeaseMs).toBe(6_000);
+    expect(up.auth.inFlightMarkTtlMs).toBe(120_000);
+    expect(up.cookies).toBe('scope');
     expect(up.auth.missing).toEqual([]);
   });
 
