@@ -104,7 +104,7 @@ export function createRequestHandler(options: RequestHandlerOptions): (req: Inco
       if (!replayOn.has(status)) return false;
       if (body.replayable) return route.tokens.replayDecision(token.generation) !== 'none';
       // A streamed body cannot be sent twice, but the next request should find a fresh token.
-      void route.tokens.replacementFor(token.generation);
+      route.tokens.rejectedWithoutReplay(token.generation);
       return false;
     });
     if (first.kind !== 'held') return settle(res, context, first);

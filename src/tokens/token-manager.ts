@@ -208,6 +208,14 @@ export class TokenManager {
   }
 
   /**
+   * A rejection of a request whose body could not be kept for a replay: the next request should find a
+   * fresh token, but nothing is replayed, so nothing is learned about whether the rejection was about the token.
+   */
+  rejectedWithoutReplay(rejectedGeneration: number): void {
+    void this.replacementFor(rejectedGeneration).catch(() => undefined);
+  }
+
+  /**
    * A replay with this generation was accepted: the rejection that produced it was about the token after
    * all, so later rejections of it may trigger a refresh again (e.g. the upstream revoked it).
    */
