@@ -1,7 +1,7 @@
 /**
  * Maps a request target to an upstream route and the path to send, refusing anything that could
- * leave the route: absolute-form for another host, `*`, and paths with dot segments or encoded
- * slashes/backslashes, which upstream servers may decode into a different path than we checked.
+ * leave the route: absolute-form for another host, `*`, a raw "#", and paths with dot segments or
+ * encoded slashes/backslashes, which upstream servers may decode into a different path than we checked.
  */
 import { ProxyError } from '../errors.js';
 
@@ -32,6 +32,9 @@ export function createTargetResolver<R extends Routable>(routes: readonly R[]): 
     .map((route) => ({ route, prefix: `${route.routePath}/` }));
 
   return (url, host) => {
+    // RFC 9112 §3.2: no request-target form has a fragment, so a raw "#" is malformed. Refused before
+    // anything else: a server that cut it off before resolving dot segments would read "/..#x" as "/..".
+    if (url.includes('#')) throw new ProxyError('BAD_REQUEST_TARGET', 'a "#" is not allowed in a request target');
     const target = originForm(url, host);
     const queryStart = target.indexOf('?');
     const path = queryStart === -1 ? target : target.slice(0, queryStart);

@@ -124,12 +124,26 @@ describe('createTargetResolver: paths that could escape the route are refused', 
     });
   }
 
+  // A server that drops the "fragment" before resolving dot segments would climb out of the route.
+  const withFragment = ['/collaborate/..#x', '/collaborate/%2e%2e#', '/collaborate/a/..#/b', '/collaborate/x#/../..', '/collaborate/x?q=1#f', '/up#', '/nope#x'];
+  for (const url of withFragment) {
+    it(`${url} → 400 BAD_REQUEST_TARGET: a raw "#" is not valid in a request target (RFC 9112 §3.2)`, () => {
+      expect(refusal(url)).toBe('BAD_REQUEST_TARGET');
+    });
+  }
+
+  it('refuses a "#" in an absolute-form target too', () => {
+    expect(refusal(`http://${HOST}/collaborate/..#x`)).toBe('BAD_REQUEST_TARGET');
+  });
+
   it('allows names that merely contain dots, and encoded characters that cannot change the path', () => {
     expect(resolve('/collaborate/files/report..v2.pdf', HOST).upstreamPath).toBe('/acme/api/files/report..v2.pdf');
     expect(resolve('/collaborate/...', HOST).upstreamPath).toBe('/acme/api/...');
     expect(resolve('/collaborate/.well-known/x', HOST).upstreamPath).toBe('/acme/api/.well-known/x');
     expect(resolve('/collaborate/a%20b/%C3%A9', HOST).upstreamPath).toBe('/acme/api/a%20b/%C3%A9');
     expect(resolve('/collaborate/a;b=c', HOST).upstreamPath).toBe('/acme/api/a;b=c');
+    // An encoded "#" is path data, not a fragment delimiter.
+    expect(resolve('/collaborate/a%23b', HOST).upstreamPath).toBe('/acme/api/a%23b');
   });
 });
 
