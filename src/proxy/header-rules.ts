@@ -36,10 +36,11 @@ export function upstreamRequestHeaders(req: IncomingMessage, rules: RequestHeade
     if (connectionListed && connectionListed.has(lower)) continue;
     out.push(name, raw[i + 1] as string);
   }
-  const priorFor = req.headers['x-forwarded-for'];
+  // Only the proxy's own view of the client: its clients are local apps, not proxies we trust, so a
+  // client-supplied X-Forwarded-For is a claim anyone can make and is not carried over.
   const clientAddress = req.socket.remoteAddress ?? 'unknown';
   out.push(
-    'x-forwarded-for', priorFor ? `${priorFor}, ${clientAddress}` : clientAddress,
+    'x-forwarded-for', clientAddress,
     'x-forwarded-proto', 'http',
     'x-forwarded-host', req.headers.host ?? '',
     'x-request-id', requestId,
