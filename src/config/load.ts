@@ -164,11 +164,19 @@ function buildStore(raw: RawConfig['store'], baseDir: string, problems: string[]
   };
 }
 
-/** 32 bytes, written as 64 hex digits or as base64 (`openssl rand -base64 32`). */
+/**
+ * 32 bytes, written as exactly 64 hex digits (`openssl rand -hex 32`) or as the canonical padded base64 of
+ * 32 bytes (`openssl rand -base64 32`: 43 characters and one "=", RFC 4648 §4). Buffer.from(…, 'base64')
+ * skips characters outside the alphabet and ignores stray bits, so many 43-45 character texts decode to
+ * 32 bytes: only the strict form is taken, and only when encoding the bytes again gives the same text.
+ */
 function parseEncryptionKey(text: string, problems: string[]): Buffer | undefined {
   const trimmed = text.trim();
-  const key = /^[0-9a-fA-F]{64}$/.test(trimmed) ? Buffer.from(trimmed, 'hex') : Buffer.from(trimmed, 'base64');
-  if (key.length === 32) return key;
+  if (/^[0-9a-fA-F]{64}$/.test(trimmed)) return Buffer.from(trimmed, 'hex');
+  if (/^[A-Za-z0-9+/]{43}=$/.test(trimmed)) {
+    const key = Buffer.from(trimmed, 'base64');
+    if (key.length === 32 && key.toString('base64') === trimmed) return key;
+  }
   problems.push('store.encryptionKey: must be 32 bytes, as 64 hex digits or base64 (e.g. openssl rand -base64 32)');
   return undefined;
 }

@@ -462,3 +462,41 @@ upstreams:
     expect(() => (config.upstreams as UpstreamConfig[]).push(up)).toThrow(TypeError);
   });
 });
+
+describe('parseConfig: store.encryptionKey', () => {
+  const withKey = (key: string) => `store: { type: redis, url: "redis://127.0.0.1:6379/0", encryptionKey: "${key}" }\n${collaborate}`;
+  const keyOf = (key: string): Buffer | undefined => {
+    const store = parseConfig(withKey(key)).store;
+    return store.type === 'redis' ? store.encryptionKey : undefined;
+  };
+  const expectRefused = (key: string) => {
+    expect(configErrorOf(() => parseConfig(withKey(key))).problems, JSON.stringify(key)).toEqual([
+      'store.encryptionKey: must be 32 bytes, as 64 hex digits or base64 (e.g. openssl rand -base64 32)',
+    ]);
+  };
+
+  it('takes 64 hex digits and the canonical base64 of 32 bytes', () => {
+    const bytes = Buffer.from(Array.from({ length: 32 }, (_, index) => (index * 37 + 11) % 256));
+    expect(keyOf(bytes.toString('hex'))?.equals(bytes)).toBe(true);
+    expect(keyOf(bytes.toString('hex').toUpperCase())?.equals(bytes)).toBe(true);
+    expect(bytes.toString('base64')).toMatch(/^(?=.*\+)(?=.*\/)/); // both non-alphanumeric base64 characters occur
+    expect(keyOf(bytes.toString('base64'))?.equals(bytes)).toBe(true);
+  });
+
+  it('refuses text that Buffer.from(…, "base64") would still turn into 32 bytes, and other lengths', () => {
+    const canonical = Buffer.alloc(32, 7).toString('base64'); // "BwcH…Bwc="
+    expect(keyOf(canonical)?.equals(Buffer.alloc(32, 7))).toBe(true);
+    const garbage = [
+      'correct-horse-battery-staple-my-password-ok', // a passphrase: Node reads "-" as base64url
+      canonical.slice(0, 43), // unpadded
+      `${canonical.slice(0, 43)}.`, // a stray character where the padding goes is skipped
+      `${canonical.slice(0, 21)} ${canonical.slice(21)}`, // so is a space inside
+      `${canonical.slice(0, 42)}d=`, // non-zero pad bits: the same 32 bytes, but not the canonical text
+    ];
+    for (const key of garbage) {
+      expect(Buffer.from(key, 'base64').length, JSON.stringify(key)).toBe(32); // what a length check alone would accept
+      expectRefused(key);
+    }
+    for (const key of ['short', 'ab'.repeat(31), `${'ab'.repeat(31)}zz`, 'ab'.repeat(33), Buffer.alloc(33, 7).toString('base64')]) expectRefused(key);
+  });
+});
