@@ -50,7 +50,7 @@ export async function createRedisStore(input: RedisStoreOptions): Promise<TokenS
   const options = resolveRedisStoreOptions(input);
   const { onEvent, keyPrefix } = options;
   const keys = keyLayout(keyPrefix);
-  const codec = createRecordCodec(options.encryptionKey);
+  const codec = createRecordCodec(options.encryptionKey, keys);
   const target = describeTopology(options);
   const operationDeadline = 2 * options.commandTimeoutMs;
   const feed = new ChangeFeed();

@@ -4,10 +4,12 @@
  * describe block; every store gets its own key prefix, so tests never see each other's records, locks or
  * change messages.
  */
-import { randomUUID } from 'node:crypto';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { createCipheriv, randomBytes, randomUUID } from 'node:crypto';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { Redis } from 'ioredis';
+import { StoreError } from '../../src/errors.js';
 import { createRedisStore, type RedisStoreOptions } from '../../src/store/redis-store.js';
+import type { TokenRecord } from '../../src/store/token-store.js';
 import { cleanupAfterAll, startRedis, startRedisCluster, startSentinelSetup, type ClusterSetup, type RedisProcess, type RegisterCleanup, type SentinelSetup } from '../helpers/redis-server.js';
 import { describeTokenStoreContract, tokenRecord } from './token-store.contract.js';
 
@@ -51,6 +53,65 @@ describe('redis standalone', () => {
     } finally {
       await store.close();
     }
+  });
+});
+
+/**
+ * A record as the store sealed it before v2, written out here independently of the codec: AES-256-GCM,
+ * 12-byte nonce, `v1.<nonce>.<ciphertext+tag>`, associated data `<store key>:<generation>` (no prefix).
+ */
+function legacySealedRecord(encryptionKey: Buffer, key: string, record: TokenRecord): string {
+  const nonce = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', encryptionKey, nonce);
+  cipher.setAAD(Buffer.from(`${key}:${record.generation}`, 'utf8'));
+  const sealed = Buffer.concat([cipher.update(JSON.stringify(record), 'utf8'), cipher.final(), cipher.getAuthTag()]);
+  return `v1.${nonce.toString('base64')}.${sealed.toString('base64')}`;
+}
+
+describe('redis standalone, encrypted records and their Redis key', () => {
+  const server = startedBeforeAll<RedisProcess>(startRedis);
+  const encryptionKey = Buffer.alloc(32, 9);
+  const openStore = async (keyPrefix = uniquePrefix()) => {
+    const store = await createRedisStore({ url: `${(await server()).url}/0`, keyPrefix, encryptionKey });
+    onTestFinished(() => store.close());
+    return { store, keyPrefix };
+  };
+  const rawClient = async () => {
+    const raw = new Redis((await server()).port, '127.0.0.1', { lazyConnect: true });
+    await raw.connect();
+    onTestFinished(() => raw.disconnect());
+    return raw;
+  };
+
+  it('a record copied to another deployment\'s key prefix does not decrypt there under the same encryptionKey', async () => {
+    const a = await openStore();
+    const b = await openStore();
+    await a.store.compareAndSet('collaborate', 0, tokenRecord(1));
+    const raw = await rawClient();
+    const copied = await raw.hgetall(`{${a.keyPrefix}collaborate}:record`);
+    expect(copied.blob).toMatch(/^v2\./);
+    await raw.hset(`{${b.keyPrefix}collaborate}:record`, copied);
+
+    const refused = await b.store.read('collaborate').then(() => undefined, (error: unknown) => error);
+    expect(refused).toBeInstanceOf(StoreError);
+    expect((refused as Error).message).toMatch(/cannot decrypt the token record for collaborate: wrong encryptionKey or tampered data$/);
+    // Refused, not crashed: the same store still reads and writes its other records, and the original still reads.
+    expect(await b.store.read('apiax')).toBeUndefined();
+    expect(await b.store.compareAndSet('apiax', 0, tokenRecord(1))).toBe('applied');
+    expect(await a.store.read('collaborate')).toEqual(tokenRecord(1));
+  });
+
+  it('still reads a record written in the v1 format, and its next write stores it as v2', async () => {
+    const { store, keyPrefix } = await openStore();
+    const raw = await rawClient();
+    const recordKey = `{${keyPrefix}collaborate}:record`;
+    const old = tokenRecord(1);
+    await raw.hset(recordKey, { generation: '1', writer: old.writer, digest: 'written-by-v1', blob: legacySealedRecord(encryptionKey, 'collaborate', old) });
+
+    expect(await store.read('collaborate')).toEqual(old);
+    expect(await store.compareAndSet('collaborate', 1, tokenRecord(2))).toBe('applied');
+    expect(await raw.hget(recordKey, 'blob')).toMatch(/^v2\./);
+    expect(await store.read('collaborate')).toEqual(tokenRecord(2));
   });
 });
 

@@ -239,7 +239,7 @@ describe('redis store: encryption at rest', () => {
     expect(everything).not.toContain('SECRET');
     expect(everything).not.toContain(Buffer.from('at-SECRET').toString('base64').slice(0, 8));
     expect(first).toMatchObject({ generation: '1', writer: 'replica-a' });
-    expect(first.blob).toMatch(/^v1\.[A-Za-z0-9+/]{16}\.[A-Za-z0-9+/=]+$/);
+    expect(first.blob).toMatch(/^v2\.[A-Za-z0-9+/]{16}\.[A-Za-z0-9+/=]+$/);
     expect(second.blob).not.toBe(first.blob);
     expect(await store.read(KEY)).toEqual(secret);
   });

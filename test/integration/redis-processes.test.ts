@@ -76,7 +76,7 @@ describe('records encrypted at rest (encryptionKey)', () => {
     const secrets = [seed, ...fake.issuedTokens];
     expect(secrets.length).toBeGreaterThanOrEqual(5); // seed, and two access and two refresh tokens
     for (const secret of secrets) expect(everything).not.toContain(secret);
-    expect(await redis.cli('HGET', '{enc:apiax}:record', 'blob')).toMatch(/^v1\.[A-Za-z0-9+/=]+\.[A-Za-z0-9+/=]+$/);
+    expect(await redis.cli('HGET', '{enc:apiax}:record', 'blob')).toMatch(/^v2\.[A-Za-z0-9+/=]+\.[A-Za-z0-9+/=]+$/);
 
     // A replica started with another key, or none, must not get as far as listening: it exits at start-up.
     const wrongKey = await runCli(['serve', '--config', config], { env: { OAUTH_SIDECAR_ENCRYPTION_KEY: randomBytes(32).toString('hex') }, timeoutMs: 10_000 });
