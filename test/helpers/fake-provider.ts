@@ -8,4 +8,5 @@ export type {
   FakeProviderOptions,
   ProviderKind,
   RecordedRequest,
+  TokenGate,
 } from './fake-provider/types.js';

@@ -1,4 +1,5 @@
 import type { ResolvedOptions } from './options.js';
+import { TokenRequestGate } from './token-gate.js';
 import type { TokenStore } from './token-store.js';
 import type { ApiBehaviour, ApiHandler, FakeProviderCounters, RecordedRequest } from './types.js';
 import type { WireFormat } from './wire-format.js';
@@ -6,7 +7,7 @@ import type { WireFormat } from './wire-format.js';
 /** Knobs a test turns while the provider runs. */
 export interface Controls {
   tokenDelayMs: number;
-  failures: { remaining: number; status: number; body: string | undefined };
+  failures: { remaining: number; status: number; body: string | undefined; headers: Readonly<Record<string, string>> };
   apiBehaviour: ApiBehaviour;
   apiHandler: ApiHandler | null;
 }
@@ -20,6 +21,9 @@ export interface ProviderContext {
   readonly tokenRequests: RecordedRequest[];
   readonly apiRequests: RecordedRequest[];
   readonly controls: Controls;
+  readonly gate: TokenRequestGate;
+  /** How many processed refresh_token grants presented each refresh token. */
+  readonly presentations: Map<string, number>;
   /** Resolves true after `ms`, or false as soon as the provider closes (so close() never waits on a delay). */
   sleep(ms: number): Promise<boolean>;
   /** Ends pending sleeps; later sleeps resolve false at once. */
@@ -38,10 +42,12 @@ export function createContext(options: ResolvedOptions, format: WireFormat, stor
     apiRequests: [],
     controls: {
       tokenDelayMs: options.tokenDelayMs,
-      failures: { remaining: 0, status: 503, body: undefined },
+      failures: { remaining: 0, status: 503, body: undefined, headers: {} },
       apiBehaviour: 'normal',
       apiHandler: null,
     },
+    gate: new TokenRequestGate(),
+    presentations: new Map(),
     sleep(ms) {
       if (stopped) return Promise.resolve(false);
       if (ms <= 0) return Promise.resolve(true);

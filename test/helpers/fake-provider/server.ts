@@ -48,7 +48,9 @@ async function route(ctx: ProviderContext, req: IncomingMessage, res: ServerResp
   const { tokenPaths, apiBasePath } = ctx.format;
   if (tokenPaths.includes(path)) {
     const reply = await answerTokenRequest(ctx, await recordRequest(req), path);
-    if (reply !== null) sendReply(res, reply);
+    // No reply: the request is dropped unanswered, as by a gateway that lost it.
+    if (reply === null) res.destroy();
+    else sendReply(res, reply);
     return;
   }
   if (path === apiBasePath || path.startsWith(`${apiBasePath}/`)) {
@@ -84,9 +86,19 @@ function buildProvider(ctx: ProviderContext, server: Server, origin: string): Fa
     issuedTokens: store.issued,
     issueRefreshToken: () => store.seedRefreshToken(),
     expireAccessTokens: () => store.expireAllAccessTokens(),
-    failNextTokenCalls(count, status, body) {
-      controls.failures = { remaining: count, status, body };
+    failNextTokenCalls(count, status, body, headers = {}) {
+      controls.failures = { remaining: count, status, body, headers };
     },
+    holdTokenRequests(onArrival) {
+      ctx.gate.hold(onArrival);
+      return {
+        arrivals: () => ctx.gate.arrivals(),
+        waitForArrivals: (count, timeoutMs = 10_000) => ctx.gate.waitForArrivals(count, timeoutMs),
+        release: () => ctx.gate.open('process'),
+        discard: () => ctx.gate.open('discard'),
+      };
+    },
+    timesPresented: (refreshToken) => ctx.presentations.get(refreshToken) ?? 0,
     setTokenDelay(ms) {
       controls.tokenDelayMs = ms;
     },
@@ -106,6 +118,7 @@ function buildProvider(ctx: ProviderContext, server: Server, origin: string): Fa
 /** Quick and idempotent: ends delayed answers, then drops every socket, idle or busy. */
 function closeServer(ctx: ProviderContext, server: Server): Promise<void> {
   ctx.stopSleeping();
+  ctx.gate.open('discard');
   return new Promise((resolve, reject) => {
     server.close((err) => (err ? reject(err) : resolve()));
     server.closeAllConnections();

@@ -8,9 +8,10 @@ import type { Params } from './wire-format.js';
 type ParsedParams = { ok: true; params: Params } | { ok: false; description: string };
 
 /**
- * Answer one token endpoint request. Returns null when the provider closed while the answer was delayed.
- * The grant is processed after the delay, so a client that times out may still have spent its refresh
- * token: exactly the ambiguity a real slow provider creates.
+ * Answer one token endpoint request. Returns null when the request is to be dropped unanswered (the
+ * provider closed while the answer was delayed, or the test discarded it at the gate).
+ * The grant is processed after the gate and the delay, so a client that times out or dies may still have
+ * spent its refresh token: exactly the ambiguity a real slow provider creates.
  */
 export async function answerTokenRequest(
   ctx: ProviderContext,
@@ -22,6 +23,7 @@ export async function answerTokenRequest(
     return { ...textReply(405, 'Method Not Allowed'), headers: { 'content-type': 'text/plain', allow: 'POST' } };
   }
   ctx.counters.tokenCalls++;
+  if ((await ctx.gate.enter(req)) === 'discard') return null;
   if (!(await ctx.sleep(ctx.controls.tokenDelayMs))) return null;
   return takeInjectedFailure(ctx) ?? processGrant(ctx, req, tokenPath);
 }
@@ -32,7 +34,7 @@ function takeInjectedFailure(ctx: ProviderContext): Reply | null {
   if (failures.remaining <= 0) return null;
   failures.remaining--;
   const body = failures.body ?? STATUS_CODES[failures.status] ?? 'Error';
-  return { status: failures.status, headers: { 'content-type': guessContentType(body) }, body };
+  return { status: failures.status, headers: { 'content-type': guessContentType(body), ...failures.headers }, body };
 }
 
 function guessContentType(body: string): string {
@@ -72,6 +74,7 @@ function refreshGrant(ctx: ProviderContext, params: Params): Reply {
   if (token === undefined || token === '') {
     return ctx.format.requestError('invalid_request', 'Missing parameter: refresh_token');
   }
+  ctx.presentations.set(token, (ctx.presentations.get(token) ?? 0) + 1);
   const outcome = ctx.store.redeemRefresh(token);
   if (outcome.ok) ctx.counters.refreshGrants++;
   else if (outcome.reason === 'spent') ctx.counters.reuseAttempts++;

@@ -61,6 +61,18 @@ export type ApiBehaviour = 'normal' | 'always-reject' | 'reject-once';
 
 export type ApiHandler = (req: RecordedRequest, res: ServerResponse) => void;
 
+/** Token requests held by holdTokenRequests. */
+export interface TokenGate {
+  /** Token requests that arrived since the gate was set (held, or let go since). */
+  arrivals(): number;
+  /** Resolves once `count` token requests have arrived since the gate was set; rejects after `timeoutMs` (default 10 s). */
+  waitForArrivals(count: number, timeoutMs?: number): Promise<void>;
+  /** Stops holding; every held request is processed (its refresh token spent) and answered, even if its client has gone. */
+  release(): void;
+  /** Stops holding; every held request is dropped unprocessed (connection destroyed, nothing spent). */
+  discard(): void;
+}
+
 export interface FakeProvider {
   readonly kind: ProviderKind;
   /** e.g. http://127.0.0.1:12345 */
@@ -78,8 +90,23 @@ export interface FakeProvider {
   issueRefreshToken(): string;
   /** Every access token issued so far becomes expired; later ones are not affected. */
   expireAccessTokens(): void;
-  /** The next `count` token calls are answered with `status` and `body` before anything else is checked. */
-  failNextTokenCalls(count: number, status: number, body?: string): void;
+  /**
+   * The next `count` token calls are answered with `status` and `body` before anything else is checked (no
+   * token is spent): an overloaded gateway, a WAF page, a redirect to a login page. The Content-Type is
+   * guessed from the body unless `headers` sets it; `headers` also adds e.g. Location or Retry-After.
+   * `count` 0 ends an outage set up earlier.
+   */
+  failNextTokenCalls(count: number, status: number, body?: string, headers?: Record<string, string>): void;
+  /**
+   * From now on token requests are held after they arrived (counted in tokenCalls, recorded, `onArrival`
+   * called) and before the provider looks at them, until the returned gate releases or discards them.
+   */
+  holdTokenRequests(onArrival?: (req: RecordedRequest) => void): TokenGate;
+  /**
+   * How many refresh_token grants the provider processed with this refresh token (spent or not). A request
+   * failed by failNextTokenCalls or discarded at the gate does not count: the provider never looked at it.
+   */
+  timesPresented(refreshToken: string): number;
   setTokenDelay(ms: number): void;
   setApiBehaviour(b: ApiBehaviour): void;
   /** Runs after the token check passed, instead of the echo response. */
