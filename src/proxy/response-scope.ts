@@ -28,8 +28,6 @@ export interface ResponseScope {
 
 const SLASH = 0x2f;
 const HTTP_SCHEME = /^https?:/i;
-/** RFC 6265 §5.2 trims WSP around attribute names; trimming every control and space too errs towards finding a Path. */
-const SURROUNDING_SPACE = /^[\s\x00-\x1f]+|[\s\x00-\x1f]+$/g;
 
 /** Rewrites Set-Cookie and Location in undici's parsed response headers, in place. */
 export function scopeResponseHeaders(headers: Record<string, string | string[]>, scope: ResponseScope): void {
@@ -60,13 +58,14 @@ function scopeCookie(cookie: string, scope: ResponseScope): string {
   if (firstSemicolon === -1) return `${cookie}; Path=${cookiePath(undefined, scope)}`;
   let upstreamPath: string | undefined;
   let kept = '';
+  // RFC 6265 §5.2 trims WSP around names and values; trim() covers that (undici refuses control characters).
   for (const attribute of cookie.slice(firstSemicolon + 1).split(';')) {
     const equals = attribute.indexOf('=');
-    const name = (equals === -1 ? attribute : attribute.slice(0, equals)).replace(SURROUNDING_SPACE, '').toLowerCase();
+    const name = (equals === -1 ? attribute : attribute.slice(0, equals)).trim().toLowerCase();
     if (name === 'domain') continue; // the app talks to 127.0.0.1; the upstream's domain means nothing there
     if (name === 'path') {
       // §5.2.4: an empty Path or one not starting with "/" means the default path.
-      const value = equals === -1 ? '' : attribute.slice(equals + 1).replace(SURROUNDING_SPACE, '');
+      const value = equals === -1 ? '' : attribute.slice(equals + 1).trim();
       upstreamPath = value.charCodeAt(0) === SLASH ? value : undefined;
       continue;
     }
