@@ -1,6 +1,10 @@
-/** `oauth-sidecar check`: a human summary of a valid config. Presence of secrets only, never values. */
+/**
+ * `oauth-sidecar check`: a human summary of a valid config. Presence of secrets only, never values.
+ * Warnings (plain HTTP beyond loopback) are listed at the end; they do not make the config invalid.
+ */
 import type { Config } from '../config/types.js';
 import { describeStore, hostPort } from '../store/describe-store.js';
+import { plainHttpWarnings } from './plain-http-warnings.js';
 
 export function describeConfig(config: Config): string {
   const lines = [
@@ -22,5 +26,6 @@ export function describeConfig(config: Config): string {
     );
     if (auth.missing.length > 0) lines.push(`    NEEDS CREDENTIALS: ${auth.missing.join('; ')}`);
   }
+  for (const warning of plainHttpWarnings(config)) lines.push(`WARNING ${warning}`);
   return lines.join('\n');
 }

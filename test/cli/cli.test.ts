@@ -147,6 +147,31 @@ describe('oauth-sidecar check', () => {
     expect(byDefault.stdout).toContain(`config ${join(dir, 'proxy.yaml')}: valid`);
   });
 
+  it('warns, without failing, about plain http:// token URLs and targets beyond loopback, naming upstream and setting', async () => {
+    const dir = tempDir();
+    const plain = writeConfig(dir, goodConfig('http://auth.example.test/oauth2/token', 'http://api.example.test:8081/acme/api'), 'plain.yaml');
+    const result = await runCli(['check', '--config', plain], { env: SECRETS });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(`config ${plain}: valid`);
+    const warnings = result.stdout.split('\n').filter((line) => line.startsWith('WARNING'));
+    expect(warnings).toEqual([
+      expect.stringMatching(/^WARNING upstreams\.collaborate\.auth\.tokenUrl is http:\/\/ to auth\.example\.test: .*refresh tokens.*clear text; use https:\/\/$/),
+      expect.stringMatching(/^WARNING upstreams\.collaborate\.target is http:\/\/ to api\.example\.test:8081: .*bearer token in clear text; use https:\/\/$/),
+    ]);
+    expectNoSecrets(result);
+
+    // https:// anywhere, and http:// to loopback (which never leaves the host), are quiet.
+    for (const [tokenUrl, target] of [
+      ['https://auth.example.test/oauth2/token', 'https://api.example.test/acme/api'],
+      ['http://127.0.0.1:9000/oauth2/token', 'http://localhost:9001/acme/api'],
+      ['http://[::1]:9000/oauth2/token', 'https://api.example.test/acme/api'],
+    ] as const) {
+      const quiet = await runCli(['check', '--config', writeConfig(dir, goodConfig(tokenUrl, target))], { env: SECRETS });
+      expect(quiet.code, tokenUrl).toBe(0);
+      expect(quiet.stdout, tokenUrl).not.toContain('WARNING');
+    }
+  });
+
   it('says which credentials are missing instead of failing when they are empty', async () => {
     const dir = tempDir();
     const config = writeConfig(dir, goodConfig().replace('${CLI_TEST_CLIENT_SECRET}', '${CLI_TEST_CLIENT_SECRET:-}'));
