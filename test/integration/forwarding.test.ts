@@ -55,6 +55,7 @@ describe('forwarding: the response comes back untouched', () => {
   it('passes status, reason phrase, repeated headers (Set-Cookie) and body bytes', async () => {
     const payload = Buffer.from('\u00ff\u0000binary\r\n\r\nstill body', 'latin1');
     const { routeUrl } = await startRoutedProxy({
+      extra: 'cookies: pass', // the default, scope, rewrites Path (upstream-isolation.test.ts)
       handler: (req, res) => {
         req.resume();
         res.writeHead(207, 'Partly Fine', [
