@@ -4,7 +4,8 @@
  * a mutant list proves that each one fails when the Dockerfile breaks in the way the rule is about.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -268,11 +269,40 @@ describe('Dockerfile', () => {
 });
 
 describe('deploy/docker/proxy.yaml', () => {
-  it('is valid, listens beyond the loopback on the exposed ports, and stores tokens in the volume', () => {
+  it('is valid, keeps the proxy port on loopback and the admin port reachable, and stores tokens in the volume', () => {
     const config = loadConfigFile(containerConfigPath, { env: {} });
-    expect(config.listen).toEqual({ host: '0.0.0.0', port: 8080 });
+    // The proxy spends the credentials for whoever reaches it: only processes in the same network namespace.
+    expect(config.listen).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(config.inboundAuth.keys).toEqual([]);
+    // Probes and health checks come from outside the container's loopback; admin is read-only.
     expect(config.admin).toEqual({ host: '0.0.0.0', port: 9901 });
     expect(config.store).toEqual({ type: 'file', path: '/var/lib/oauth-sidecar/tokens.json' });
+  });
+
+  it('becomes a published config with a client key by the commands deploy/docker/README.md gives', () => {
+    const readme = readFileSync(join(root, 'deploy/docker/README.md'), 'utf8');
+    const block = /```sh\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
+    // Everything up to the `check` line, which needs a build; the test loads the result itself instead.
+    const commands = block.split('\n').filter((line) => line.trim() !== '' && !line.includes('oauth-sidecar.js'));
+    expect(commands.join('\n')).toContain('sha256sum');
+    const dir = mkdtempSync(join(tmpdir(), 'docker-readme-'));
+    try {
+      mkdirSync(join(dir, 'deploy/docker'), { recursive: true });
+      writeFileSync(join(dir, 'deploy/docker/proxy.yaml'), readFileSync(containerConfigPath));
+      const run = spawnSync('bash', ['-euc', `${commands.join('\n')}\nprintf %s "$KEY"`], { cwd: dir, encoding: 'utf8', timeout: 10_000 });
+      expect(run.stderr).toBe('');
+      expect(run.status).toBe(0);
+      const key = run.stdout;
+      expect(key).toMatch(/^[0-9a-f]{64}$/);
+
+      const published = loadConfigFile(join(dir, 'proxy.published.yaml'), { env: {} });
+      const image = loadConfigFile(containerConfigPath, { env: {} });
+      expect(published.listen).toEqual({ host: '0.0.0.0', port: 8080 });
+      expect(published.inboundAuth).toEqual({ header: 'x-sidecar-key', keys: [{ name: 'my-app', sha256: createHash('sha256').update(key).digest('hex') }] });
+      expect({ ...published, source: '', listen: image.listen, inboundAuth: image.inboundAuth }).toEqual({ ...image, source: '' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('starts in needs-credentials state with an empty environment, and takes credentials from it', () => {
