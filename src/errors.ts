@@ -79,11 +79,16 @@ export class TokenEndpointError extends Error {
   readonly providerCode: string | undefined;
   /** Retry-After from a 429/503, in milliseconds. */
   readonly retryAfterMs: number | undefined;
+  /**
+   * The grant may have been processed although no usable answer came back (a timeout, a reset, a gateway
+   * 5xx, an unreadable 2xx): a refresh token sent in it must be taken as possibly spent.
+   */
+  readonly grantMayBeSpent: boolean;
 
   constructor(
     kind: TokenFailureKind,
     message: string,
-    details: { httpStatus?: number; providerCode?: string; retryAfterMs?: number; cause?: unknown } = {},
+    details: { httpStatus?: number; providerCode?: string; retryAfterMs?: number; grantMayBeSpent?: boolean; cause?: unknown } = {},
   ) {
     super(message, { cause: details.cause });
     this.name = 'TokenEndpointError';
@@ -91,6 +96,7 @@ export class TokenEndpointError extends Error {
     this.httpStatus = details.httpStatus;
     this.providerCode = details.providerCode;
     this.retryAfterMs = details.retryAfterMs;
+    this.grantMayBeSpent = details.grantMayBeSpent ?? false;
   }
 }
 

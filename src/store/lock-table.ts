@@ -1,18 +1,24 @@
 /** In-process refresh locks with expiry, shared by the stores that live in one process (memory, file). */
 export class LockTable {
   readonly #locks = new Map<string, { owner: string; expiresAt: number }>();
+  readonly #now: () => number;
+
+  /** `now` is the clock the TTLs run on (tests pass a fake one). */
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+  }
 
   acquire(key: string, owner: string, ttlMs: number): boolean {
     const held = this.#locks.get(key);
-    if (held && held.owner !== owner && held.expiresAt > Date.now()) return false;
-    this.#locks.set(key, { owner, expiresAt: Date.now() + ttlMs });
+    if (held && held.owner !== owner && held.expiresAt > this.#now()) return false;
+    this.#locks.set(key, { owner, expiresAt: this.#now() + ttlMs });
     return true;
   }
 
   renew(key: string, owner: string, ttlMs: number): boolean {
     const held = this.#locks.get(key);
-    if (!held || held.owner !== owner || held.expiresAt <= Date.now()) return false;
-    held.expiresAt = Date.now() + ttlMs;
+    if (!held || held.owner !== owner || held.expiresAt <= this.#now()) return false;
+    held.expiresAt = this.#now() + ttlMs;
     return true;
   }
 

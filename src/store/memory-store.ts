@@ -2,9 +2,9 @@
 import { ChangeFeed, LockTable } from './lock-table.js';
 import type { CompareAndSetResult, TokenRecord, TokenStore } from './token-store.js';
 
-export function createMemoryStore(): TokenStore {
+export function createMemoryStore(options: { now?: () => number } = {}): TokenStore {
   const records = new Map<string, TokenRecord>();
-  const locks = new LockTable();
+  const locks = new LockTable(options.now);
   const feed = new ChangeFeed();
   return {
     description: 'memory (lost on restart)',

@@ -22,7 +22,22 @@ export interface TokenRecord {
    * Set just before this record's refresh token is sent to the token endpoint, so that whoever reads the
    * record next knows the refresh token may already be spent (the sender died or timed out).
    */
-  readonly refreshInFlight?: { readonly since: number; readonly refreshTokenFingerprint: string; readonly owner: string };
+  readonly refreshInFlight?: {
+    readonly since: number;
+    readonly refreshTokenFingerprint: string;
+    readonly owner: string;
+    /**
+     * Until then no other replica sends this refresh token: the owner may have spent it and be about to
+     * store the result. Absent in marks written by older versions (then since + auth.inFlightMarkTtlMs).
+     */
+    readonly expiresAt?: number;
+  };
+  /**
+   * This record's access token was fetched because its predecessor was rejected and a replay follows. If
+   * it is rejected too, soon, the rejection is about the request, not the token: every replica reads this
+   * and refrains from refreshing again (at most one refresh per generation on an always-403 path).
+   */
+  readonly fetchedAfterRejection?: true;
   /** Set when the token endpoint rejected this record's refresh token for good. */
   readonly dead?: { readonly at: number; readonly reason: string };
   /** Fingerprint of the configured seed this record descends from, so a spent seed is never applied twice. */

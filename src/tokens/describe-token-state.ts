@@ -16,6 +16,8 @@ export interface TokenState {
   readonly needsCredentials: string | undefined;
   /** Why the stored record cannot be read yet (the store is unreachable). */
   readonly storeProblem: string | undefined;
+  /** Why the last refresh could not finish (token endpoint out of reach, another replica refreshing). */
+  readonly unavailable?: string | undefined;
   readonly refreshing: boolean;
   readonly history: RefreshHistory;
   readonly storeWritePending: boolean;
@@ -56,5 +58,6 @@ function notReadyReason(state: TokenState, usable: boolean): string | undefined 
   if (usable) return undefined;
   if (state.needsCredentials) return state.needsCredentials;
   if (state.storeProblem) return state.storeProblem;
+  if (state.unavailable) return state.unavailable;
   return state.history.last?.error ?? (state.refreshing ? 'first token being fetched' : 'no token yet');
 }

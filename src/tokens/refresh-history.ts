@@ -4,6 +4,7 @@
  * and the metrics never disagree about what was counted.
  */
 import type { Metrics, RefreshOutcome } from '../admin/metrics.js';
+import { systemClock, type Clock } from './clock.js';
 import { RecentCount } from './recent-count.js';
 import type { LastRefresh, RecentActivity } from './token-status.js';
 
@@ -13,15 +14,17 @@ export type ReplayOutcome = 'accepted' | 'rejected' | 'no_new_token';
 export class RefreshHistory {
   readonly #upstream: string;
   readonly #metrics: Metrics;
+  readonly #clock: Clock;
   #last: LastRefresh | undefined;
   readonly #refreshes = new RecentCount();
   readonly #failedRefreshes = new RecentCount();
   readonly #replays = new RecentCount();
   readonly #rejectedReplays = new RecentCount();
 
-  constructor(upstream: string, metrics: Metrics) {
+  constructor(upstream: string, metrics: Metrics, clock: Clock = systemClock) {
     this.#upstream = upstream;
     this.#metrics = metrics;
+    this.#clock = clock;
   }
 
   /** A refresh attempt ended. 'adopted' means another replica's newer record was taken instead of a token call. */
@@ -29,24 +32,24 @@ export class RefreshHistory {
     this.#metrics.refreshes.inc({ upstream: this.#upstream, outcome, reason });
     if (outcome !== 'adopted') {
       this.#metrics.refreshDuration.observe({ upstream: this.#upstream }, latencyMs / 1000);
-      this.#refreshes.add();
-      if (outcome !== 'success') this.#failedRefreshes.add();
+      this.#refreshes.add(this.#clock.now());
+      if (outcome !== 'success') this.#failedRefreshes.add(this.#clock.now());
     }
-    this.#last = { at: new Date().toISOString(), outcome, reason, latencyMs, ...(error ? { error } : {}) };
+    this.#last = { at: new Date(this.#clock.now()).toISOString(), outcome, reason, latencyMs, ...(error ? { error } : {}) };
   }
 
   replayEnded(outcome: ReplayOutcome): void {
     this.#metrics.replays.inc({ upstream: this.#upstream, outcome });
     if (outcome === 'no_new_token') return;
-    this.#replays.add();
-    if (outcome === 'rejected') this.#rejectedReplays.add();
+    this.#replays.add(this.#clock.now());
+    if (outcome === 'rejected') this.#rejectedReplays.add(this.#clock.now());
   }
 
   get last(): LastRefresh | undefined {
     return this.#last;
   }
 
-  lastHour(now = Date.now()): RecentActivity {
+  lastHour(now = this.#clock.now()): RecentActivity {
     return {
       refreshes: this.#refreshes.total(now),
       failedRefreshes: this.#failedRefreshes.total(now),

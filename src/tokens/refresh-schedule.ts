@@ -1,8 +1,5 @@
 /** When to refresh a token early, and how long to back off after a failed refresh. */
 
-/** setTimeout cannot wait longer than this (2^31-1 ms, about 24.8 days); longer waits are re-armed. */
-export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
-
 /** Tokens that do not say when they expire get this lifetime; a rejection still triggers a refresh sooner. */
 export const DEFAULT_TOKEN_LIFETIME_MS = 5 * 60 * 1000;
 
@@ -30,17 +27,4 @@ export function backoffDelay(failures: number, retryAfterMs: number | undefined,
   const base = Math.min(60_000, 1000 * 2 ** Math.max(0, failures - 1));
   const jittered = base / 2 + (random() * base) / 2;
   return Math.max(jittered, retryAfterMs ?? 0);
-}
-
-/** Waits for `work`, but no longer than `ms`; `work` goes on either way (a shared refresh others wait on). */
-export async function waitAtMost(work: Promise<void>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
-  });
-  try {
-    await Promise.race([work, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -2,25 +2,32 @@
  * Keeps one upstream's current access token in memory and refreshes it: early on the clock, and on
  * demand when the upstream rejects it. The request path calls `current()`, which is synchronous and
  * never touches the store or the network; only refreshes do, one at a time (single-flight), under the
- * store's refresh lock, and always from the newest record in the store.
+ * store's refresh lease, and always from the newest record in the store.
+ *
+ * The lifecycle is one `TokenState` (see token-state.ts for the transitions); time comes from the
+ * injected clock, so every rule here is unit-tested with fake time.
  */
 import type { AuthConfig, UpstreamConfig } from '../config/types.js';
-import { ProxyError, StoreError, TokenEndpointError } from '../errors.js';
+import { ProxyError, StoreError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../admin/metrics.js';
 import { RefreshHistory, type ReplayOutcome } from './refresh-history.js';
 import type { TokenRecord, TokenStore } from '../store/token-store.js';
+import { systemClock, type Clock, type Timer } from './clock.js';
+import { retryCommit } from './commit-retry.js';
 import { fingerprint } from './fingerprint.js';
-import type { TokenClient, TokenGrant } from './providers/oauth2-client.js';
-import { StoreUnavailableError, refreshUnderLock, restoreLostRecord, type RefreshDeps, type RefreshResult } from './refresh-procedure.js';
-import { MAX_TIMER_DELAY_MS, backoffDelay, refreshAt, waitAtMost } from './refresh-schedule.js';
+import type { TokenClient } from './providers/oauth2-client.js';
+import { StoreUnavailableError, refreshUnderLease, restoreLostRecord, type RefreshDeps, type RefreshResult } from './refresh-procedure.js';
+import { backoffDelay, refreshAt } from './refresh-schedule.js';
+import { decideReplay, isSuspect, type ReplayDecision } from './replay-policy.js';
 import { loadOrSeed } from './load-record.js';
 import { usableAccessToken } from './token-record.js';
+import { canMove, type TokenState } from './token-state.js';
 import type { TokenStatus } from './token-status.js';
 import { describeTokenState } from './describe-token-state.js';
 
-/** See replayDecision: how long a token that was rejected right after a rejection-triggered refresh is trusted. */
-const SUSPECT_REJECTION_MIN_AGE_MS = 60_000;
+export type { ReplayDecision } from './replay-policy.js';
+
 /** A store that could not be read is tried again at least this often (and at once when it announces itself). */
 const MAX_LOAD_RETRY_MS = 5000;
 
@@ -33,81 +40,80 @@ export interface CurrentToken {
 
 export type RefreshReason = 'startup' | 'scheduled' | 'expired' | 'rejected' | 'retry';
 
-/** What a request whose token was rejected should do. */
-export type ReplayDecision = 'newer' | 'refresh' | 'none';
-
 export interface TokenManagerOptions {
   upstream: UpstreamConfig;
   store: TokenStore;
   client: TokenClient;
   logger: Logger;
   metrics: Metrics;
-  /** This replica's id: lock owner and record writer. */
+  /** This replica's id: lease owner, mark owner and record writer. */
   owner: string;
+  clock?: Clock;
+  /** Jitter source for the backoff (tests pin it). */
+  random?: () => number;
+}
+
+/** Why no token can be had right now, for the 503 a waiting request gets. */
+interface Unavailable {
+  readonly code: Extract<ErrorCode, 'TOKEN_ENDPOINT_UNAVAILABLE' | 'REFRESH_PENDING' | 'NO_USABLE_TOKEN'>;
+  readonly reason: string;
 }
 
 export class TokenManager {
   readonly #upstream: UpstreamConfig;
   readonly #auth: AuthConfig;
   readonly #store: TokenStore;
-  readonly #client: TokenClient;
   readonly #log: Logger;
   readonly #metrics: Metrics;
-  readonly #owner: string;
+  readonly #clock: Clock;
+  readonly #random: () => number;
+  readonly #deps: RefreshDeps;
+  readonly #history: RefreshHistory;
 
+  #state: TokenState = 'loading';
   #record: TokenRecord | undefined;
   #token: CurrentToken | undefined;
   #refreshing: Promise<void> | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #consecutiveFailures = 0;
-  #nextAttemptAt = 0;
-  /** A generation obtained because the previous one was rejected: if it is rejected too, expiry is not the reason. */
-  #rejectionBornGeneration = -1;
+  #timer: Timer | undefined;
+  /** Consecutive failed refreshes (token endpoint or store), for the backoff. */
+  #failures = 0;
+  /** With state `unavailable`: when the next attempt is due. */
+  #retryAt = 0;
+  #unavailable: Unavailable | undefined;
   #needsCredentials: string | undefined;
-  /** The stored record has been read (or seeded): until then nothing refreshes and requests get a 503. */
-  #loaded = false;
+  /** A replay with this generation was accepted here: its later rejections are about the token again. */
+  #trustedGeneration = -1;
+  /** The generation whose skipped replays were last logged, so the log says why once per generation. */
+  #skipLoggedGeneration = -1;
+  /** A pair only this replica holds, being written back: nothing else happens until it lands. */
+  #unstored: { cancel(): void } | undefined;
   #loading: Promise<void> | undefined;
-  #loadRetry: NodeJS.Timeout | undefined;
+  #loadRetry: Timer | undefined;
   #loadFailures = 0;
   /** Why the stored record cannot be read yet. */
   #storeProblem: string | undefined;
-  readonly #history: RefreshHistory;
   #unsubscribe: (() => void) | undefined;
-  #stopped = false;
-  readonly #refreshDeps: RefreshDeps;
-  /** The current record is served from memory: the store has not taken it yet (retried until it does). */
-  #storeWritePending = false;
+  /** Requests waiting for a token, woken on every change. */
+  readonly #waiters = new Set<() => void>();
 
   constructor(options: TokenManagerOptions) {
     this.#upstream = options.upstream;
     this.#auth = options.upstream.auth;
     this.#store = options.store;
-    this.#client = options.client;
     this.#log = options.logger.child({ upstream: options.upstream.name });
     this.#metrics = options.metrics;
-    this.#owner = options.owner;
-    this.#history = new RefreshHistory(options.upstream.name, options.metrics);
-    this.#refreshDeps = {
-      name: this.name,
-      auth: this.#auth,
-      store: this.#store,
-      client: this.#client,
-      owner: this.#owner,
-      log: this.#log,
-      onStoreWriteFailed: () => {
-        this.#storeWritePending = true;
-        this.#metrics.storeWriteFailures.inc({ upstream: this.name });
-      },
-      onStoreWriteRecovered: () => {
-        this.#storeWritePending = false;
-      },
-      onWriteSuperseded: () => void this.#reload(),
-      isStopped: () => this.#stopped,
-    };
+    this.#clock = options.clock ?? systemClock;
+    this.#random = options.random ?? Math.random;
+    this.#history = new RefreshHistory(options.upstream.name, options.metrics, this.#clock);
+    this.#deps = { name: this.name, auth: this.#auth, store: this.#store, client: options.client, owner: options.owner, log: this.#log, clock: this.#clock };
   }
 
   get name(): string {
     return this.#upstream.name;
+  }
+
+  get state(): TokenState {
+    return this.#state;
   }
 
   /**
@@ -116,16 +122,352 @@ export class TokenManager {
    * a store that answers wrongly (a corrupt file, a record that does not decrypt) does.
    */
   async start(): Promise<void> {
-    this.#unsubscribe = this.#store.subscribe((key, generation) => {
+    this.#unsubscribe = this.#store.subscribe((key) => {
       if (key !== this.name && key !== '*') return;
-      if (!this.#loaded) void this.#load();
-      else if (generation !== this.#record?.generation) void this.#reload();
+      if (this.#state === 'loading') void this.#load();
+      // Same-generation announcements matter too: a mark, or a record that stopped being suspect.
+      else void this.#reload();
     });
     if (this.#auth.missing.length > 0) {
       this.#needsCredentials = `missing ${this.#auth.missing.join(' and ')}`;
       this.#log.warn({ event: 'needs_credentials', missing: this.#auth.missing }, `upstream ${this.name} needs credentials: ${this.#needsCredentials}`);
     }
     await this.#load({ atStart: true });
+  }
+
+  stop(): void {
+    this.#moveTo('stopped');
+    this.#timer?.cancel();
+    this.#loadRetry?.cancel();
+    this.#unstored?.cancel();
+    this.#unsubscribe?.();
+  }
+
+  // --- the request path ----------------------------------------------------------------------------
+
+  /** The token to attach, if one is usable right now. Synchronous: this is the request path. */
+  current(): CurrentToken | undefined {
+    const token = this.#token;
+    return token !== undefined && token.expiresAt > this.#clock.now() ? token : undefined;
+  }
+
+  /** A usable token, waiting at most tokenWaitTimeoutMs for a refresh. Throws a 503 ProxyError with Retry-After. */
+  async acquire(): Promise<CurrentToken> {
+    const ready = this.current();
+    if (ready) return ready;
+    if (this.#state === 'valid' || this.#state === 'empty') void this.refresh('expired');
+    return this.#waitForToken(() => true);
+  }
+
+  /** Decided when the upstream rejects a token, before its response is thrown away for a replay. */
+  replayDecision(rejectedGeneration: number): ReplayDecision {
+    const now = this.#clock.now();
+    const snapshot = {
+      rejectedGeneration,
+      record: this.#record,
+      usableGeneration: this.current()?.generation,
+      unusable: this.#state === 'dead' || this.#state === 'needs_credentials' || this.#needsCredentials !== undefined,
+      backingOff: this.#state === 'unavailable' && this.#unavailable?.code !== 'REFRESH_PENDING' && now < this.#retryAt,
+      trustedGeneration: this.#trustedGeneration,
+      now,
+    };
+    const decision = decideReplay(snapshot);
+    if (decision === 'none' && isSuspect(snapshot) && this.#skipLoggedGeneration !== rejectedGeneration) {
+      this.#skipLoggedGeneration = rejectedGeneration;
+      this.#log.info(
+        { event: 'replay_skipped', generation: rejectedGeneration },
+        `upstream ${this.name} rejected generation ${rejectedGeneration}, which was fetched because its predecessor was rejected: taking the rejection as about the request, not the token (no refresh for a minute)`,
+      );
+    }
+    return decision;
+  }
+
+  /**
+   * A token newer than the rejected one, refreshing if needed; undefined when the rejection stands. Throws a
+   * 503 ProxyError when no newer token came within tokenWaitTimeoutMs, never handing back a stale rejection.
+   */
+  async replacementFor(rejectedGeneration: number): Promise<CurrentToken | undefined> {
+    const decision = this.replayDecision(rejectedGeneration);
+    if (decision === 'none') return undefined;
+    if (decision === 'refresh') void this.refresh('rejected', { afterRejection: true });
+    return this.#waitForToken((token) => token.generation > rejectedGeneration);
+  }
+
+  /**
+   * A rejection of a request whose body could not be kept for a replay: the next request should find a
+   * fresh token, but nothing is replayed, so the new token is not marked as fetched after a rejection.
+   */
+  rejectedWithoutReplay(rejectedGeneration: number): void {
+    if (this.replayDecision(rejectedGeneration) === 'refresh') void this.refresh('rejected', { afterRejection: false });
+  }
+
+  /**
+   * A replay with this generation was accepted: the rejection that led to it was about the token after all.
+   * The record stops saying otherwise, for every replica and after a restart (a write the request does not wait for).
+   */
+  confirmReplayAccepted(generation: number): void {
+    this.#trustedGeneration = generation;
+    const record = this.#record;
+    if (record?.generation !== generation || !record.fetchedAfterRejection) return;
+    const { fetchedAfterRejection: _flag, ...trusted } = record;
+    this.#store.compareAndSet(this.name, generation, trusted).then(
+      (result) => {
+        if (result === 'applied' && this.#record === record) this.#adopt(trusted);
+      },
+      () => undefined,
+    );
+  }
+
+  /** Counted for the status page and the metrics. */
+  replayEnded(outcome: ReplayOutcome): void {
+    this.#history.replayEnded(outcome);
+  }
+
+  status(): TokenStatus {
+    return describeTokenState(
+      {
+        upstream: this.name,
+        record: this.#record,
+        token: this.#token,
+        needsCredentials: this.#needsCredentials,
+        storeProblem: this.#state === 'loading' ? this.#storeProblem : undefined,
+        unavailable: this.#state === 'unavailable' ? this.#unavailable?.reason : undefined,
+        refreshing: this.#state === 'refreshing',
+        history: this.#history,
+        storeWritePending: this.#unstored !== undefined,
+        store: this.#store.description,
+      },
+      this.#clock.now(),
+    );
+  }
+
+  /** Waits (bounded) until a token that `accept`s is usable, or answers why none can be had. */
+  async #waitForToken(accept: (token: CurrentToken) => boolean): Promise<CurrentToken> {
+    const deadline = this.#clock.now() + this.#auth.tokenWaitTimeoutMs;
+    for (;;) {
+      const token = this.current();
+      if (token && accept(token)) return token;
+      this.#throwIfUnusable();
+      // Backing off after the token endpoint failed: answer now rather than let every request wait.
+      if (this.#state === 'unavailable' && this.#unavailable?.code !== 'REFRESH_PENDING') throw this.#unavailableError();
+      const left = deadline - this.#clock.now();
+      if (left <= 0) throw this.#unavailableError();
+      await this.#nextChange(left);
+    }
+  }
+
+  #nextChange(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        timer.cancel();
+        this.#waiters.delete(wake);
+        resolve();
+      };
+      const timer = this.#clock.after(ms, wake);
+      this.#waiters.add(wake);
+    });
+  }
+
+  #notify(): void {
+    for (const wake of [...this.#waiters]) wake();
+  }
+
+  #throwIfUnusable(): void {
+    if (this.#state === 'dead' && this.#record?.dead) throw new ProxyError('CREDENTIAL_DEAD', `upstream ${this.name}: ${this.#record.dead.reason}`);
+    if (this.#needsCredentials) throw new ProxyError('NEEDS_CREDENTIALS', `upstream ${this.name} needs credentials: ${this.#needsCredentials}`);
+    if (this.#state === 'loading') throw new ProxyError('NO_USABLE_TOKEN', `no usable token for upstream ${this.name}: ${this.#storeProblem ?? 'the stored token is being read'}`, { retryAfterSeconds: 1 });
+    if (this.#state === 'stopped') throw new ProxyError('SHUTTING_DOWN', 'the proxy is shutting down');
+  }
+
+  #unavailableError(): ProxyError {
+    const now = this.#clock.now();
+    // While a retry runs, the reason of the attempt before it is still the best answer.
+    if ((this.#state === 'unavailable' || this.#state === 'refreshing') && this.#unavailable) {
+      const { code, reason } = this.#unavailable;
+      const next = this.#retryAt > now ? `; next attempt in ${Math.ceil((this.#retryAt - now) / 1000)} s` : '';
+      return new ProxyError(code, `no usable token for upstream ${this.name}: ${reason}${next}`, { retryAfterSeconds: Math.max(1, (this.#retryAt - now) / 1000) });
+    }
+    return new ProxyError('REFRESH_PENDING', `no usable token for upstream ${this.name}: a token refresh is under way and did not finish within ${this.#auth.tokenWaitTimeoutMs} ms`, { retryAfterSeconds: 1 });
+  }
+
+  // --- refreshing ----------------------------------------------------------------------------------
+
+  /** Single-flight: every caller during a refresh shares the same one. */
+  refresh(reason: RefreshReason, options: { afterRejection?: boolean } = {}): Promise<void> {
+    if (this.#refreshing) return this.#refreshing;
+    if (!this.#mayRefresh()) return Promise.resolve();
+    this.#timer?.cancel();
+    this.#moveTo('refreshing');
+    this.#refreshing = this.#runRefresh(reason, options.afterRejection ?? false).finally(() => {
+      this.#refreshing = undefined;
+      this.#notify();
+    });
+    return this.#refreshing;
+  }
+
+  #mayRefresh(): boolean {
+    const s = this.#state;
+    return (s === 'valid' || s === 'empty' || s === 'unavailable') && this.#unstored === undefined && this.#needsCredentials === undefined;
+  }
+
+  async #runRefresh(reason: RefreshReason, afterRejection: boolean): Promise<void> {
+    const startedFrom = this.#record?.generation ?? 0;
+    let result: RefreshResult;
+    try {
+      result = await refreshUnderLease(this.#deps, this.#record, { afterRejection });
+    } catch (error) {
+      // The store failed (not the token endpoint): keep serving what we have and retry with backoff.
+      this.#storeFailed(error, reason);
+      return this.#schedule();
+    }
+    if ((this.#state as TokenState) === 'stopped') return;
+    // A failed or blocked attempt is moot when another replica's newer token was announced meanwhile: a
+    // retry would spend that token's refresh token on a needless refresh.
+    if ((result.kind === 'transient' || result.kind === 'blocked') && (this.#record?.generation ?? 0) > startedFrom && this.current()) {
+      result = { kind: 'adopted', record: this.#record };
+    }
+    this.#apply(result, reason);
+    this.#schedule();
+  }
+
+  #apply(result: RefreshResult, reason: RefreshReason): void {
+    switch (result.kind) {
+      case 'adopted':
+        this.#history.refreshEnded('adopted', reason, 0);
+        return this.#settle(result.record);
+      case 'refreshed':
+        return this.#onRefreshed(result, reason);
+      case 'transient': {
+        const { failure, latencyMs } = result;
+        this.#history.refreshEnded('transient_error', reason, latencyMs, failure.message);
+        const delay = this.#backOff({ code: 'TOKEN_ENDPOINT_UNAVAILABLE', reason: failure.message }, failure.retryAfterMs);
+        const keeping = this.current() ? 'keeping the current token' : 'no usable token meanwhile';
+        this.#log.warn(
+          { event: 'refresh_failed', outcome: 'transient_error', reason, latencyMs, httpStatus: failure.httpStatus, failures: this.#failures, retryInMs: Math.round(delay) },
+          `token refresh for ${this.name} failed (${failure.message}); ${keeping}; retrying in ${Math.round(delay / 1000)} s`,
+        );
+        return;
+      }
+      case 'blocked': {
+        const changed = this.#unavailable?.reason !== result.reason;
+        this.#unavailable = { code: 'REFRESH_PENDING', reason: result.reason };
+        this.#retryAt = result.retryAt;
+        this.#moveTo('unavailable');
+        if (changed) this.#log.info({ event: 'refresh_blocked', reason }, `token refresh for ${this.name} waits: ${result.reason}`);
+        return;
+      }
+      case 'dead': {
+        const { record, failure, latencyMs } = result;
+        const outcome = failure.kind === 'client_rejected' ? 'client_rejected' : 'credential_dead';
+        this.#history.refreshEnded(outcome, reason, latencyMs, failure.message);
+        this.#log.error(
+          { event: 'credential_dead', outcome, reason, latencyMs, providerCode: failure.providerCode, httpStatus: failure.httpStatus },
+          `CREDENTIAL DEAD for ${this.name}: ${record.dead?.reason ?? failure.message}`,
+        );
+        return this.#settle(record);
+      }
+      case 'needs_credentials':
+        this.#needsCredentials = result.message;
+        this.#log.error({ event: 'needs_credentials' }, `upstream ${this.name}: ${result.message}`);
+        return this.#moveTo('needs_credentials');
+    }
+  }
+
+  #onRefreshed(result: Extract<RefreshResult, { kind: 'refreshed' }>, reason: RefreshReason): void {
+    const { record, grant, latencyMs } = result;
+    this.#history.refreshEnded('success', reason, latencyMs);
+    this.#log.info(
+      {
+        event: 'token_refreshed', outcome: 'success', reason, grant: grant.type, generation: record.generation, latencyMs,
+        expiresInSeconds: Math.round(((record.accessTokenExpiresAt ?? this.#clock.now()) - this.#clock.now()) / 1000),
+        accessTokenFingerprint: fingerprint(record.accessToken), refreshTokenFingerprint: fingerprint(record.refreshToken),
+        refreshTokenRotated: grant.type === 'refresh_token' && record.refreshToken !== grant.refreshToken,
+      },
+      `new token for ${this.name} (generation ${record.generation})`,
+    );
+    this.#settle(record);
+    if (result.unstored) this.#keepWritingBack(record, result.unstored.expectedGeneration, result.unstored.lease);
+  }
+
+  /** A pair the store did not take: written back before anything else happens to this credential. */
+  #keepWritingBack(record: TokenRecord, expectedGeneration: number, lease: Parameters<typeof retryCommit>[0]['lease']): void {
+    this.#metrics.storeWriteFailures.inc({ upstream: this.name });
+    this.#unstored = retryCommit({
+      deps: this.#deps,
+      expectedGeneration,
+      record,
+      lease,
+      onAttemptFailed: () => this.#metrics.storeWriteFailures.inc({ upstream: this.name }),
+      onLanded: (stored) => {
+        this.#unstored = undefined;
+        this.#settle(stored);
+        this.#schedule();
+      },
+      onSuperseded: (stored) => {
+        this.#unstored = undefined;
+        if (stored) this.#settle(stored);
+        this.#schedule();
+      },
+    });
+  }
+
+  #storeFailed(error: unknown, reason: RefreshReason): void {
+    const message = error instanceof StoreUnavailableError ? error.message : `token store: ${describe(error)}`;
+    this.#history.refreshEnded('transient_error', reason, 0, message);
+    const delay = this.#backOff({ code: 'NO_USABLE_TOKEN', reason: message }, undefined);
+    this.#log.warn({ event: 'refresh_failed', outcome: 'transient_error', reason, failures: this.#failures, retryInMs: Math.round(delay) }, `token refresh for ${this.name} failed (${message}); retrying in ${Math.round(delay / 1000)} s`);
+  }
+
+  /** Capped exponential backoff with jitter; returns the delay. */
+  #backOff(unavailable: Unavailable, retryAfterMs: number | undefined): number {
+    this.#failures += 1;
+    const delay = backoffDelay(this.#failures, retryAfterMs, this.#random);
+    this.#retryAt = this.#clock.now() + delay;
+    this.#unavailable = unavailable;
+    this.#moveTo('unavailable');
+    return delay;
+  }
+
+  // --- state ---------------------------------------------------------------------------------------
+
+  /** Takes `record` as the current one and moves to the state it implies. */
+  #settle(record: TokenRecord | undefined): void {
+    this.#adopt(record);
+    this.#failures = 0;
+    this.#retryAt = 0;
+    this.#unavailable = undefined;
+    this.#moveTo(this.#stateFor(record));
+  }
+
+  #stateFor(record: TokenRecord | undefined): TokenState {
+    if (record?.dead) return 'dead';
+    if (this.#needsCredentials) return 'needs_credentials';
+    return usableAccessToken(record) ? 'valid' : 'empty';
+  }
+
+  #adopt(record: TokenRecord | undefined): void {
+    const wasDead = Boolean(this.#record?.dead);
+    this.#record = record;
+    const accessToken = usableAccessToken(record);
+    this.#token = accessToken && record
+      ? { generation: record.generation, expiresAt: accessToken.expiresAt, authorization: `Bearer ${accessToken.token}` }
+      : undefined;
+    // A new seed (the seed command, or a revived dead credential) answers "no refresh token yet".
+    if (record && !record.dead && (wasDead || record.source === 'seed-command' || !record.accessToken) && this.#auth.missing.length === 0) this.#needsCredentials = undefined;
+    this.#metrics.credentialDead.set({ upstream: this.name }, record?.dead ? 1 : 0);
+    this.#notify();
+  }
+
+  #moveTo(next: TokenState): void {
+    const from = this.#state;
+    if (from === next) return;
+    if (!canMove(from, next)) {
+      this.#log.error({ event: 'token_state_invalid', from, to: next }, `token state of ${this.name}: ${from} → ${next} is not an allowed transition`);
+      if (from === 'stopped') return;
+    }
+    this.#state = next;
+    this.#log.debug({ event: 'token_state', from, to: next }, `token state of ${this.name}: ${from} → ${next}`);
+    this.#notify();
   }
 
   #load(options: { atStart?: boolean } = {}): Promise<void> {
@@ -136,268 +478,76 @@ export class TokenManager {
   }
 
   async #tryLoad(atStart: boolean): Promise<void> {
-    if (this.#loaded || this.#stopped) return;
-    clearTimeout(this.#loadRetry);
+    if (this.#state !== 'loading') return;
+    this.#loadRetry?.cancel();
     try {
-      const record = await loadOrSeed(this.#refreshDeps, this.#auth.refreshToken?.reveal());
+      const record = await loadOrSeed(this.#deps, this.#auth.refreshToken?.reveal());
+      if (this.#state !== 'loading') return;
       if (this.#storeProblem) this.#log.info({ event: 'store_read_recovered' }, `token store readable again; upstream ${this.name} starts`);
-      this.#loaded = true;
       this.#storeProblem = undefined;
-      this.#adopt(record);
+      this.#settle(record);
       this.#schedule();
     } catch (error) {
       if (atStart && !(error instanceof StoreError && error.retryable)) throw error;
       this.#loadFailures += 1;
       const problem = `token store unavailable: ${describe(error)}`;
-      const retryInMs = Math.round(Math.min(backoffDelay(this.#loadFailures, undefined), MAX_LOAD_RETRY_MS));
+      const retryInMs = Math.round(Math.min(backoffDelay(this.#loadFailures, undefined, this.#random), MAX_LOAD_RETRY_MS));
       if (problem !== this.#storeProblem) this.#log.warn({ event: 'store_read_failed', retryInMs }, `${problem}; upstream ${this.name} is not ready until it can be read`);
       this.#storeProblem = problem;
-      this.#loadRetry = setTimeout(() => void this.#load(), retryInMs);
-      this.#loadRetry.unref();
+      this.#notify();
+      if (this.#state === 'loading') this.#loadRetry = this.#clock.after(retryInMs, () => void this.#load());
     }
   }
 
-  /** The token to attach, if one is usable right now. Synchronous: this is the request path. */
-  current(): CurrentToken | undefined {
-    const token = this.#token;
-    return token !== undefined && token.expiresAt > Date.now() ? token : undefined;
-  }
-
-  /** A usable token, waiting (bounded) for a refresh when there is none. Throws a 503 ProxyError. */
-  async acquire(): Promise<CurrentToken> {
-    const ready = this.current();
-    if (ready) return ready;
-    if (!this.#loaded) throw new ProxyError('NO_USABLE_TOKEN', `no usable token for upstream ${this.name}: ${this.#storeProblem ?? 'the stored token is being read'}`);
-    this.#throwIfUnusable();
-    if (!this.#refreshing && Date.now() < this.#nextAttemptAt) {
-      // Backing off after failures: answer now rather than hammer a failing token endpoint per request.
-      throw new ProxyError('NO_USABLE_TOKEN', `no usable token for upstream ${this.name}: ${this.#history.last?.error ?? 'refresh pending'}; next attempt in ${Math.ceil((this.#nextAttemptAt - Date.now()) / 1000)} s`);
-    }
-    await waitAtMost(this.refresh('expired'), this.#auth.tokenWaitTimeoutMs);
-    const token = this.current();
-    if (token) return token;
-    this.#throwIfUnusable();
-    throw new ProxyError('NO_USABLE_TOKEN', `no usable token for upstream ${this.name}: ${this.#history.last?.error ?? 'the refresh did not produce one'}`);
-  }
-
-  /** Decided when the upstream rejects a token, before its response is thrown away for a replay. */
-  replayDecision(rejectedGeneration: number): ReplayDecision {
-    if (this.#record?.dead || this.#needsCredentials) return 'none';
-    const current = this.current();
-    if (current && current.generation > rejectedGeneration) return 'newer';
-    if (rejectedGeneration !== this.#token?.generation) return 'none';
-    // Bounded: a token fetched because its predecessor was rejected, and rejected too, means the upstream
-    // refuses for another reason (Collaborate's 403 for a forbidden resource). Such a token is refreshed on
-    // rejection again only once it is a minute old, so a revoked token still recovers before its clock refresh.
-    if (rejectedGeneration === this.#rejectionBornGeneration && Date.now() - (this.#record?.obtainedAt ?? 0) < SUSPECT_REJECTION_MIN_AGE_MS) return 'none';
-    // Backing off after a failed refresh: a rejection joins a refresh in flight but never starts one early,
-    // or every rejected request during a token endpoint outage would send a token request of its own.
-    if (!this.#refreshing && Date.now() < this.#nextAttemptAt) return 'none';
-    return 'refresh';
-  }
-
-  /** A token newer than the rejected one, refreshing if needed; undefined when there is none to replay with. */
-  async replacementFor(rejectedGeneration: number): Promise<CurrentToken | undefined> {
-    const decision = this.replayDecision(rejectedGeneration);
-    if (decision === 'none') return undefined;
-    if (decision === 'refresh') {
-      await waitAtMost(this.refresh('rejected'), this.#auth.tokenWaitTimeoutMs).catch(() => undefined);
-    }
-    const token = this.current();
-    return token && token.generation > rejectedGeneration ? token : undefined;
-  }
-
-  /**
-   * A rejection of a request whose body could not be kept for a replay: the next request should find a
-   * fresh token, but nothing is replayed, so nothing is learned about whether the rejection was about the token.
-   */
-  rejectedWithoutReplay(rejectedGeneration: number): void {
-    void this.replacementFor(rejectedGeneration).catch(() => undefined);
-  }
-
-  /**
-   * A replay with this generation was accepted: the rejection that produced it was about the token after
-   * all, so later rejections of it may trigger a refresh again (e.g. the upstream revoked it).
-   */
-  confirmReplayAccepted(generation: number): void {
-    if (generation === this.#rejectionBornGeneration) this.#rejectionBornGeneration = -1;
-  }
-
-  /** Counted for the status page and the metrics. */
-  replayEnded(outcome: ReplayOutcome): void {
-    this.#history.replayEnded(outcome);
-  }
-
-  /** Single-flight: every caller during a refresh shares the same one. */
-  refresh(reason: RefreshReason): Promise<void> {
-    this.#refreshing ??= this.#runRefresh(reason).finally(() => {
-      this.#refreshing = undefined;
-    });
-    return this.#refreshing;
-  }
-
-  status(): TokenStatus {
-    return describeTokenState({
-      upstream: this.name,
-      record: this.#record,
-      token: this.#token,
-      needsCredentials: this.#needsCredentials,
-      storeProblem: this.#loaded ? undefined : this.#storeProblem,
-      refreshing: this.#refreshing !== undefined,
-      history: this.#history,
-      storeWritePending: this.#storeWritePending,
-      store: this.#store.description,
-    });
-  }
-
-  stop(): void {
-    this.#stopped = true;
-    clearTimeout(this.#timer);
-    clearTimeout(this.#loadRetry);
-    this.#unsubscribe?.();
-  }
-
-  // --- refreshing ----------------------------------------------------------------------------------
-
-  async #runRefresh(reason: RefreshReason): Promise<void> {
-    if (this.#stopped || !this.#loaded || this.#record?.dead || this.#needsCredentials) return;
-    const startedFrom = this.#record?.generation ?? 0;
-    let result: RefreshResult;
-    try {
-      result = await refreshUnderLock(this.#refreshDeps, this.#record);
-    } catch (error) {
-      // The store failed (not the token endpoint): keep serving what we have and retry with backoff.
-      const message = error instanceof StoreUnavailableError ? error.message : `token store: ${describe(error)}`;
-      result = { kind: 'transient', failure: new TokenEndpointError('transient', message), latencyMs: 0 };
-    }
-    try {
-      // A failed attempt is moot when another replica's newer token was announced meanwhile (e.g. this one
-      // was frozen past its lock): a retry would spend that token's refresh token on a needless refresh.
-      if (result.kind === 'transient' && (this.#record?.generation ?? 0) > startedFrom && this.current()) this.#apply({ kind: 'adopted', record: this.#record }, reason);
-      else this.#apply(result, reason);
-    } finally {
-      this.#schedule();
-    }
-  }
-
-  #apply(result: RefreshResult, reason: RefreshReason): void {
-    switch (result.kind) {
-      case 'adopted':
-        if (result.record) this.#adopt(result.record);
-        this.#consecutiveFailures = 0;
-        this.#nextAttemptAt = 0;
-        return this.#history.refreshEnded('adopted', reason, 0);
-      case 'refreshed':
-        return this.#onRefreshed(result.record, result.grant, reason, result.latencyMs);
-      case 'transient':
-        return this.#onTransientFailure(result.failure, reason, result.latencyMs);
-      case 'dead':
-        return this.#onCredentialDead(result.record, result.failure, reason, result.latencyMs);
-      case 'needs_credentials':
-        this.#needsCredentials = result.message;
-        this.#log.error({ event: 'needs_credentials' }, `upstream ${this.name}: ${result.message}`);
-        return;
-      case 'lock_timeout':
-        return this.#history.refreshEnded('transient_error', reason, 0, 'timed out waiting for another replica to refresh');
-    }
-  }
-
-  #onRefreshed(record: TokenRecord, grant: TokenGrant, reason: RefreshReason, latencyMs: number): void {
-    this.#adopt(record);
-    this.#consecutiveFailures = 0;
-    this.#nextAttemptAt = 0;
-    if (reason === 'rejected') this.#rejectionBornGeneration = record.generation;
-    this.#history.refreshEnded('success', reason, latencyMs);
-    this.#log.info(
-      {
-        event: 'token_refreshed', outcome: 'success', reason, grant: grant.type, generation: record.generation, latencyMs,
-        expiresInSeconds: Math.round(((record.accessTokenExpiresAt ?? Date.now()) - Date.now()) / 1000),
-        accessTokenFingerprint: fingerprint(record.accessToken), refreshTokenFingerprint: fingerprint(record.refreshToken),
-        refreshTokenRotated: grant.type === 'refresh_token' && record.refreshToken !== grant.refreshToken,
-      },
-      `new token for ${this.name} (generation ${record.generation})`,
-    );
-  }
-
-  #onTransientFailure(failure: TokenEndpointError, reason: RefreshReason, latencyMs: number): void {
-    this.#consecutiveFailures += 1;
-    const delay = backoffDelay(this.#consecutiveFailures, failure.retryAfterMs);
-    this.#nextAttemptAt = Date.now() + delay;
-    this.#history.refreshEnded('transient_error', reason, latencyMs, failure.message);
-    const keeping = this.current() ? 'keeping the current token' : 'no usable token meanwhile';
-    this.#log.warn(
-      { event: 'refresh_failed', outcome: 'transient_error', reason, latencyMs, httpStatus: failure.httpStatus, failures: this.#consecutiveFailures, retryInMs: Math.round(delay) },
-      `token refresh for ${this.name} failed (${failure.message}); ${keeping}; retrying in ${Math.round(delay / 1000)} s`,
-    );
-  }
-
-  #onCredentialDead(record: TokenRecord, failure: TokenEndpointError, reason: RefreshReason, latencyMs: number): void {
-    this.#adopt(record);
-    const outcome = failure.kind === 'client_rejected' ? 'client_rejected' : 'credential_dead';
-    this.#history.refreshEnded(outcome, reason, latencyMs, failure.message);
-    this.#log.error(
-      { event: 'credential_dead', outcome, reason, latencyMs, providerCode: failure.providerCode, httpStatus: failure.httpStatus },
-      `CREDENTIAL DEAD for ${this.name}: ${record.dead?.reason ?? failure.message}`,
-    );
-  }
-
-  // --- state ---------------------------------------------------------------------------------------
-
-  #adopt(record: TokenRecord | undefined): void {
-    const wasDead = Boolean(this.#record?.dead);
-    this.#record = record;
-    const accessToken = usableAccessToken(record);
-    this.#token = accessToken && record
-      ? { generation: record.generation, expiresAt: accessToken.expiresAt, authorization: `Bearer ${accessToken.token}` }
-      : undefined;
-    if (record && !record.dead && (wasDead || record.source === 'seed-command')) {
-      this.#needsCredentials = this.#auth.missing.length > 0 ? this.#needsCredentials : undefined;
-    }
-    this.#metrics.credentialDead.set({ upstream: this.name }, record?.dead ? 1 : 0);
-  }
-
+  /** Another writer's record was announced (or the store came back): take it if it is newer. */
   async #reload(): Promise<void> {
+    // A pair only this replica holds goes back first; its writer settles what is stored.
+    if (this.#unstored || this.#state === 'stopped') return;
     try {
       // A record the store lost goes back at once, before a replica starting now stores a spent seed instead.
-      const stored = await restoreLostRecord(this.#refreshDeps, this.#record, await this.#store.read(this.name));
-      if (stored && stored.generation >= (this.#record?.generation ?? 0)) {
-        const revived = Boolean(this.#record?.dead) && !stored.dead;
-        const newer = stored.generation > (this.#record?.generation ?? 0);
+      const stored = await restoreLostRecord(this.#deps, this.#record, await this.#store.read(this.name));
+      // Awaiting may have changed both (TypeScript narrows across the await, so read them afresh).
+      if (this.#unstored || (this.#state as TokenState) === 'stopped') return;
+      const mine = this.#record?.generation ?? 0;
+      // Never trade a pair held here for an older record.
+      if (!stored || stored.generation < mine) return;
+      const newer = stored.generation > mine;
+      if (this.#state === 'refreshing') {
+        // The refresh under way re-reads the store and ends in this record anyway; meanwhile serve it.
         this.#adopt(stored);
-        // A newer usable token from another replica settles the refresh this one was backing off to retry:
-        // retrying anyway would spend the new refresh token on a second, needless refresh.
-        if (newer && this.#token) {
-          this.#consecutiveFailures = 0;
-          this.#nextAttemptAt = 0;
-        }
-        if (revived || (!stored.dead && !stored.accessToken)) this.#needsCredentials = this.#auth.missing.length > 0 ? this.#needsCredentials : undefined;
-        this.#schedule();
+      } else if (newer || Boolean(stored.dead) !== Boolean(this.#record?.dead)) {
+        this.#settle(stored);
+      } else {
+        this.#adopt(stored);
       }
+      this.#schedule();
     } catch (error) {
       this.#log.warn({ event: 'store_read_failed', err: describe(error) }, 'could not re-read the token record');
     }
   }
 
   #schedule(): void {
-    clearTimeout(this.#timer);
-    if (this.#stopped || !this.#loaded || this.#record?.dead || this.#needsCredentials) return;
+    this.#timer?.cancel();
+    this.#timer = undefined;
+    const now = this.#clock.now();
     let at: number;
-    if (this.#consecutiveFailures > 0) at = this.#nextAttemptAt;
-    else if (!this.#token) at = Date.now();
-    else at = refreshAt(this.#record?.obtainedAt ?? Date.now(), this.#token.expiresAt, { fraction: this.#auth.earlyRefreshFraction, seconds: this.#auth.earlyRefreshSeconds });
-    const delay = Math.max(0, at - Date.now());
-    this.#timer = setTimeout(() => {
-      if (Date.now() + 1000 < at) return this.#schedule(); // woke early from a clamped long wait
-      void this.refresh(this.#consecutiveFailures > 0 ? 'retry' : this.#token ? 'scheduled' : 'startup');
-    }, Math.min(delay, MAX_TIMER_DELAY_MS));
-    this.#timer.unref();
+    switch (this.#state) {
+      case 'unavailable':
+        at = this.#retryAt;
+        break;
+      case 'valid':
+      case 'empty':
+        at = this.#token ? refreshAt(this.#record?.obtainedAt ?? now, this.#token.expiresAt, { fraction: this.#auth.earlyRefreshFraction, seconds: this.#auth.earlyRefreshSeconds }) : now;
+        break;
+      default:
+        return;
+    }
+    if (this.#needsCredentials) return;
+    this.#timer = this.#clock.after(Math.max(0, at - now), () => {
+      const reason: RefreshReason = this.#failures > 0 || this.#state === 'unavailable' ? 'retry' : this.#token ? 'scheduled' : 'startup';
+      void this.refresh(reason);
+    });
   }
-
-  #throwIfUnusable(): void {
-    if (this.#record?.dead) throw new ProxyError('CREDENTIAL_DEAD', `upstream ${this.name}: ${this.#record.dead.reason}`);
-    if (this.#needsCredentials) throw new ProxyError('NEEDS_CREDENTIALS', `upstream ${this.name} needs credentials: ${this.#needsCredentials}`);
-  }
-
 }
 
 function describe(error: unknown): string {

@@ -6,11 +6,11 @@ import type { TokenResponse } from './providers/parse-token-response.js';
 import { DEFAULT_TOKEN_LIFETIME_MS } from './refresh-schedule.js';
 
 /** A record that holds only the configured refresh token; the first refresh turns it into a token pair. */
-export function seedRecord(previous: TokenRecord | undefined, refreshToken: string, writer: string): TokenRecord {
+export function seedRecord(previous: TokenRecord | undefined, refreshToken: string, writer: string, now = Date.now()): TokenRecord {
   return {
     generation: (previous?.generation ?? 0) + 1,
     refreshToken,
-    obtainedAt: Date.now(),
+    obtainedAt: now,
     source: 'seed',
     seedFingerprint: fingerprint(refreshToken),
     writer,
@@ -18,7 +18,14 @@ export function seedRecord(previous: TokenRecord | undefined, refreshToken: stri
 }
 
 /** The record that replaces `previous` after a successful token request sent at `sentAt`. */
-export function nextRecord(previous: TokenRecord | undefined, tokens: TokenResponse, grant: TokenGrant, sentAt: number, writer: string): TokenRecord {
+export function nextRecord(
+  previous: TokenRecord | undefined,
+  tokens: TokenResponse,
+  grant: TokenGrant,
+  sentAt: number,
+  writer: string,
+  options: { afterRejection?: boolean } = {},
+): TokenRecord {
   // A provider that does not rotate returns no refresh token: the one we sent stays valid.
   const keptRefreshToken = grant.type === 'refresh_token' ? grant.refreshToken : undefined;
   const refreshToken = tokens.refreshToken ?? keptRefreshToken;
@@ -32,6 +39,7 @@ export function nextRecord(previous: TokenRecord | undefined, tokens: TokenRespo
     obtainedAt: sentAt,
     source: grant.type === 'refresh_token' ? 'refresh' : grant.type,
     ...(previous?.seedFingerprint ? { seedFingerprint: previous.seedFingerprint } : {}),
+    ...(options.afterRejection ? { fetchedAfterRejection: true as const } : {}),
     writer,
   };
 }
@@ -52,8 +60,14 @@ export function usableAccessToken(record: TokenRecord | undefined): { token: str
  * of its own: every replica hears of it through the change feed, and a late write that expected the
  * previous generation is refused instead of overwriting the verdict.
  */
-export function deadRecord(previous: TokenRecord | undefined, reason: string, writer: string): TokenRecord {
-  const base: TokenRecord = previous ?? { generation: 0, obtainedAt: Date.now(), source: 'refresh', writer };
-  const { refreshInFlight: _mark, ...rest } = base;
-  return { ...rest, generation: base.generation + 1, dead: { at: Date.now(), reason }, writer };
+export function deadRecord(previous: TokenRecord | undefined, reason: string, writer: string, now = Date.now()): TokenRecord {
+  const base: TokenRecord = previous ?? { generation: 0, obtainedAt: now, source: 'refresh', writer };
+  const { refreshInFlight: _mark, fetchedAfterRejection: _rejection, ...rest } = base;
+  return { ...rest, generation: base.generation + 1, dead: { at: now, reason }, writer };
+}
+
+/** The same record without its in-flight mark. */
+export function withoutMark(record: TokenRecord): TokenRecord {
+  const { refreshInFlight: _mark, ...unmarked } = record;
+  return unmarked;
 }

@@ -20,10 +20,11 @@ describe('token store outage', () => {
     for (let i = 0; i < 5; i++) expect((await call()).status).toBe(200);
 
     // The upstream now rejects the token: without the store's lock there is no refresh, so the client gets
-    // the upstream's own answer and no refresh token is sent.
+    // a clear 503 (not the stale rejection) and no refresh token is sent.
     fake.expireAccessTokens();
     const rejected = await call();
-    expect(rejected.status).toBe(401);
+    expect(rejected.status).toBe(503);
+    expect(rejected.headers.get('retry-after')).toMatch(/^\d+$/);
     expect(fake.counters.tokenCalls).toBe(tokenCalls);
     const status = (await (await fetch(`${proxy.adminUrl}/status`)).json()) as { upstreams: { lastRefresh?: { error?: string } }[] };
     expect(status.upstreams[0]?.lastRefresh?.error).toContain('refreshWithoutLock');

@@ -126,7 +126,11 @@ describe('transient token endpoint failures', () => {
     fake.failNextTokenCalls(2, 503);
     fake.setApiBehaviour('reject-once');
     const rejected = await call('/rejected');
-    expect(rejected.status).toBe(401); // no newer token to replay with: the rejection goes back as is
+    // No newer token to replay with, because the token endpoint is failing: a clear 503 the client may
+    // retry, never the stale 401 after the proxy tried.
+    expect(rejected.status).toBe(503);
+    expect(rejected.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(((await rejected.json()) as { error: { code: string } }).error.code).toBe('TOKEN_ENDPOINT_UNAVAILABLE');
     await eventually(async () => (await statusOf(proxy, 'v3')).lastRefresh?.outcome === 'transient_error', 3000, 'a failed refresh');
 
     // Meanwhile the current token stays in use, and the proxy stays ready.
@@ -155,8 +159,9 @@ describe('transient token endpoint failures', () => {
 
     for (let i = 0; i < 10; i++) {
       const response = await call(`/during-outage/${i}`);
-      expect(response.status).toBe(403);
-      expect(await response.text()).toBe('Access denied');
+      expect(response.status).toBe(503);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe('TOKEN_ENDPOINT_UNAVAILABLE');
+      expect(response.headers.get('retry-after')).toMatch(/^\d+$/);
     }
     // The first rejection tried once; the next ones fall within its backoff (at least 500 ms) and wait for it.
     const failed = fake.counters.tokenCalls - 1;
@@ -190,7 +195,7 @@ describe('transient token endpoint failures', () => {
     await eventually(async () => (await readyz(proxy)).body.notReady.apiax?.reason?.includes('ECONNREFUSED') === true, 3000, 'readyz to name the refused connection');
     const refused = await fetch(`${proxy.url}/apiax/x`);
     expect(refused.status).toBe(503);
-    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('NO_USABLE_TOKEN');
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('TOKEN_ENDPOINT_UNAVAILABLE');
 
     // The token endpoint comes up on that port (a TCP relay to the fake provider).
     const relay = await tcpRelay(port, Number(new URL(fake.origin).port));

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { TokenEndpointError } from '../../src/errors.js';
 import { classifyTokenError } from '../../src/tokens/providers/classify-token-error.js';
+import { presets } from '../../src/tokens/providers/presets.js';
 
 const REFRESH_TOKEN = 'eyJhbGciOiJIUzI1NiJ9.refresh-token-Secret-4f1c';
 const CLIENT_SECRET = 'client-secret-9QzK';
@@ -43,15 +44,51 @@ describe('classifyTokenError: dead credentials', () => {
     expect(classifyTokenError(401, keycloak('Invalid refresh token'), undefined, hide).kind).toBe('credential_dead');
   });
 
-  it('v3 400 envelope ("Oauth code expired") → credential_dead with the failure code', () => {
-    const error = classifyTokenError(400, v3Envelope(400, 'error.oauth.code.expired', 'Oauth code expired'), undefined, hide);
+  it('v3 400 envelope ("Oauth code expired") → credential_dead with the failure code (the v3 preset\'s documented signal)', () => {
+    const error = classifyTokenError(400, v3Envelope(400, 'error.oauth.code.expired', 'Oauth code expired'), undefined, hide, presets.v3);
     expect(error.kind).toBe('credential_dead');
     expect(error.providerCode).toBe('error.oauth.code.expired');
     expect(error.message).toContain('Oauth code expired');
   });
 
-  it('a bare 400 without a recognisable body → credential_dead', () => {
-    expect(classifyTokenError(400, 'Bad Request', undefined, hide).kind).toBe('credential_dead');
+  it('the same v3 envelope without the v3 preset is no verdict (another provider could send anything)', () => {
+    expect(classifyTokenError(400, v3Envelope(400, 'error.oauth.code.expired', 'Oauth code expired'), undefined, hide).kind).toBe('transient');
+  });
+
+  it('a v3 request-validation envelope is no verdict on the token', () => {
+    expect(classifyTokenError(400, v3Envelope(400, 'error.validation', 'grant_type missing'), undefined, hide, presets.v3).kind).toBe('transient');
+  });
+});
+
+describe('classifyTokenError: firewalls, redirects and routing errors are outages, not verdicts', () => {
+  const cases: [number, string][] = [
+    [400, 'Bad Request'],
+    [403, '<html><body><h1>Access Denied</h1>Request blocked by the web application firewall</body></html>'],
+    [403, ''],
+    [302, ''],
+    [301, '<a href="https://maintenance.example/">Moved</a>'],
+    [404, 'Not Found'],
+    [405, 'Method Not Allowed'],
+    [409, 'Conflict'],
+    [401, '<html>Sign in</html>'],
+  ];
+  for (const [status, body] of cases) {
+    it(`HTTP ${status} ${body ? JSON.stringify(body.slice(0, 30)) : '(empty)'} → transient, refresh token not spent`, () => {
+      const error = classifyTokenError(status, body, undefined, hide, presets.collaborate);
+      expect(error.kind).toBe('transient');
+      expect(error.grantMayBeSpent).toBe(false);
+    });
+  }
+
+  it('a gateway 500/502/504 may have passed the grant on: the refresh token may be spent', () => {
+    for (const status of [500, 502, 504]) expect(classifyTokenError(status, '<html>Bad Gateway</html>', undefined, hide).grantMayBeSpent).toBe(true);
+    for (const status of [503, 429]) expect(classifyTokenError(status, '', undefined, hide).grantMayBeSpent).toBe(false);
+  });
+
+  it('OAuth codes that say nothing about the refresh token (invalid_request, invalid_scope, unsupported_grant_type) → transient', () => {
+    for (const code of ['invalid_request', 'invalid_scope', 'unsupported_grant_type', 'temporarily_unavailable']) {
+      expect(classifyTokenError(400, JSON.stringify({ error: code }), undefined, hide).kind, code).toBe('transient');
+    }
   });
 });
 
@@ -62,22 +99,21 @@ describe('classifyTokenError: rejected clients', () => {
     expect(error.providerCode).toBe('invalid_client');
   });
 
-  it('400 with an RFC 6749 client error code (unauthorized_client, unsupported_grant_type) → client_rejected', () => {
+  it('400 with unauthorized_client → client_rejected', () => {
     expect(classifyTokenError(400, '{"error":"unauthorized_client"}', undefined, hide).kind).toBe('client_rejected');
-    expect(classifyTokenError(400, '{"error":"unsupported_grant_type"}', undefined, hide).kind).toBe('client_rejected');
   });
 
-  it('IBM gateway 401 body {"httpCode":"401","httpMessage":"Unauthorized",…} → client_rejected', () => {
+  it('IBM gateway 401 body {"httpCode":"401","httpMessage":"Unauthorized",…} with the v3 preset → client_rejected', () => {
     const body = JSON.stringify({ httpCode: '401', httpMessage: 'Unauthorized', moreInformation: 'Client id not registered.' });
-    const error = classifyTokenError(401, body, undefined, hide);
+    expect(classifyTokenError(401, body, undefined, hide).kind).toBe('transient');
+    const error = classifyTokenError(401, body, undefined, hide, presets.v3);
     expect(error.kind).toBe('client_rejected');
     expect(error.providerCode).toBe('Unauthorized');
     expect(error.message).toBe('token endpoint answered HTTP 401 (Unauthorized: Client id not registered.)');
   });
 
-  it('v3 401 envelope (error.apikey.missing) and a 403 → client_rejected', () => {
-    expect(classifyTokenError(401, v3Envelope(401, 'error.apikey.missing', 'API key missing'), undefined, hide).kind).toBe('client_rejected');
-    expect(classifyTokenError(403, '', undefined, hide).kind).toBe('client_rejected');
+  it('v3 401 envelope (error.apikey.missing) with the v3 preset → client_rejected', () => {
+    expect(classifyTokenError(401, v3Envelope(401, 'error.apikey.missing', 'API key missing'), undefined, hide, presets.v3).kind).toBe('client_rejected');
   });
 });
 
@@ -135,6 +171,14 @@ describe('classifyTokenError: messages never leak what we sent', () => {
   it('does not put the raw body into the message when it is not a recognisable error', () => {
     const error = classifyTokenError(502, `<html>upstream said ${REFRESH_TOKEN}</html>`, undefined, hide);
     expect(error.message).toBe('token endpoint answered HTTP 502');
+  });
+
+  it('redacts before it shortens: a long echoed refresh token leaks no prefix', () => {
+    const longToken = `rt-${'A1b2C3d4'.repeat(40)}`;
+    const body = JSON.stringify({ error: 'invalid_grant', error_description: `token ${longToken} is not active` });
+    const error = classifyTokenError(400, body, undefined, [longToken]);
+    expect(error.message).toContain('[redacted]');
+    expect(error.message).not.toContain(longToken.slice(0, 24));
   });
 
   it('keeps provider text short and printable', () => {

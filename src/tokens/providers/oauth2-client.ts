@@ -8,6 +8,7 @@ import type { AuthConfig } from '../../config/types.js';
 import { TokenEndpointError } from '../../errors.js';
 import { classifyTokenError } from './classify-token-error.js';
 import { parseBody, readTokenResponse, type TokenResponse } from './parse-token-response.js';
+import { presets } from './presets.js';
 
 export type TokenGrant =
   | { readonly type: 'refresh_token'; readonly refreshToken: string }
@@ -48,14 +49,17 @@ export function createOAuth2Client(auth: AuthConfig): TokenClient {
       retryAfter = headerValue(response.headers['retry-after']);
       text = await readLimited(response.body);
     } catch (error) {
-      throw new TokenEndpointError('transient', `token request failed: ${describeNetworkError(error)}`, { cause: error });
+      // Refused or unresolvable: the request never left. Anything later (a reset, a timeout) may have been processed.
+      const code = (error as { code?: unknown }).code;
+      const neverSent = code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || error instanceof undiciErrors.ConnectTimeoutError;
+      throw new TokenEndpointError('transient', `token request failed: ${describeNetworkError(error)}`, { cause: error, grantMayBeSpent: !neverSent });
     }
-    if (status < 200 || status >= 300) throw classifyTokenError(status, text, retryAfter, secrets);
+    if (status < 200 || status >= 300) throw classifyTokenError(status, text, retryAfter, secrets, presets[auth.preset]);
     const body = parseBody(text);
     const tokens = body ? readTokenResponse(body, sentAt) : undefined;
     if (!tokens) {
       // The provider may have rotated the refresh token and sent it in a body we cannot read: say so.
-      throw new TokenEndpointError('transient', `token endpoint answered HTTP ${status} without a readable access_token`, { httpStatus: status });
+      throw new TokenEndpointError('transient', `token endpoint answered HTTP ${status} without a readable access_token`, { httpStatus: status, grantMayBeSpent: true });
     }
     return tokens;
   }
