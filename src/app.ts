@@ -6,19 +6,22 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import { createAdminServer } from './admin/admin-server.js';
 import { createMetrics, type Metrics } from './admin/metrics.js';
 import type { Config, Endpoint } from './config/types.js';
 import type { Logger } from './log.js';
+import { BodyBudget } from './proxy/body-budget.js';
+import { createClientErrorHandler } from './proxy/client-error.js';
 import { createRequestHandler } from './proxy/handle-request.js';
+import { createInboundAuth } from './proxy/inbound-auth.js';
+import { refuseSocket } from './proxy/raw-refusal.js';
 import { createTargetResolver } from './proxy/request-target.js';
 import { createRoute, type Route } from './proxy/route.js';
 import { countStoreOperations } from './store/counted-store.js';
 import { createStore } from './store/create-store.js';
 import { describeStore } from './store/describe-store.js';
 import { storeOpenedLater } from './store/store-opened-later.js';
-import { StoreError } from './errors.js';
+import { ProxyError, StoreError } from './errors.js';
 import { isLoopback } from './net/is-loopback.js';
 import type { TokenStore } from './store/token-store.js';
 import { createOAuth2Client, type TokenClient } from './tokens/providers/oauth2-client.js';
@@ -65,16 +68,20 @@ export function createApp(config: Config, options: AppOptions): App {
       const manager = new TokenManager({ upstream, store, client, logger, metrics, owner });
       clients.push(client);
       managers.push(manager);
-      routes.push(createRoute(upstream, manager, metrics));
+      routes.push(createRoute(upstream, manager, metrics, { inboundKeyHeader: config.inboundAuth.header }));
     }
     metrics.setExpirySource(() => statuses().map((status) => ({ upstream: status.upstream, expiresInSeconds: status.expiresInSeconds })));
     await Promise.all(managers.map((manager) => manager.start()));
 
+    const countUnrouted = (status: number): void => metrics.requests.inc({ upstream: '', status: String(status) });
     const handler = createRequestHandler({
       resolveTarget: createTargetResolver(routes),
       logger,
       accessLog: config.log.accessLog,
-      countUnrouted: (status) => metrics.requests.inc({ upstream: '', status: String(status) }),
+      countUnrouted,
+      authenticate: createInboundAuth(config.inboundAuth),
+      bodyBudget: new BodyBudget(config.limits.maxBufferedBodyBytes),
+      clientBodyIdleTimeoutMs: config.limits.clientBodyIdleTimeoutMs,
     });
     // requestTimeout 0: a 1 GiB upload or download may take longer than Node's 5-minute default; slow
     // clients are still bounded by headersTimeout, and upstream silence by the route's timeouts.
@@ -82,13 +89,26 @@ export function createApp(config: Config, options: AppOptions): App {
       if (draining) res.shouldKeepAlive = false;
       handler(req, res);
     });
+    const maxClientConnections = config.limits.maxClientConnections;
     proxyServer.on('connection', (socket: Socket) => {
+      // Like server.maxConnections, but the client is told why (Node's own cap drops the socket silently).
+      if (sockets.size >= maxClientConnections) {
+        const requestId = randomUUID();
+        logger.warn({ event: 'connection_refused', reqId: requestId, openConnections: sockets.size }, 'too many client connections; refused one');
+        refuseSocket(socket, new ProxyError('TOO_MANY_CONNECTIONS', `the proxy already serves ${maxClientConnections} connections`, { retryAfterSeconds: 1 }), requestId);
+        return;
+      }
       sockets.add(socket);
       socket.once('close', () => sockets.delete(socket));
     });
+    proxyServer.on('clientError', createClientErrorHandler({ logger, countRefusal: countUnrouted }));
     // Not an open proxy: CONNECT tunnels are refused. WebSocket upgrades are not supported yet.
-    proxyServer.on('connect', (_req, socket: Duplex) => refuseRaw(socket, 400, 'CONNECT is not allowed: this is not an open proxy'));
-    proxyServer.on('upgrade', (_req, socket: Duplex) => refuseRaw(socket, 501, 'protocol upgrades (WebSocket) are not supported yet'));
+    proxyServer.on('connect', (_req, socket: Socket) => {
+      refuseSocket(socket, new ProxyError('BAD_REQUEST_TARGET', 'CONNECT is not allowed: this is not an open proxy'), randomUUID());
+    });
+    proxyServer.on('upgrade', (_req, socket: Socket) => {
+      refuseSocket(socket, new ProxyError('NOT_SUPPORTED', 'protocol upgrades (WebSocket) are not supported yet'), randomUUID());
+    });
     const proxyAddress = await listen(proxyServer, config.listen);
 
     let adminUrl: string | undefined;
@@ -164,15 +184,4 @@ function listen(server: Server, endpoint: Endpoint): Promise<AddressInfo> {
 function urlOf(address: AddressInfo): string {
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return `http://${host}:${address.port}`;
-}
-
-function refuseRaw(socket: Duplex, status: number, message: string): void {
-  // Same contract as sendProxyError: {"error":{"code","message","requestId"}} and X-Request-Id.
-  const requestId = randomUUID();
-  const body = JSON.stringify({ error: { code: status === 400 ? 'BAD_REQUEST_TARGET' : 'NOT_SUPPORTED', message, requestId } });
-  const reason = status === 400 ? 'Bad Request' : 'Not Implemented';
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-      `cache-control: no-store\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`,
-  );
 }

@@ -2,15 +2,27 @@
  * Sends one request upstream over the route's keep-alive undici Pool and streams the answer to the
  * client as it arrives (no buffering, backpressure both ways). A rejection the caller wants to replay
  * is held back instead: its small body is kept, so that if no replay happens after all, the client
- * still gets the upstream's answer untouched.
+ * still gets the upstream's answer untouched. Everything reaches the client through response-writer,
+ * which refuses (502) what Node cannot write rather than throw.
  */
 import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { trailerList, withoutHopByHop } from './header-rules.js';
+import { ProxyError } from '../errors.js';
+import { withoutHopByHop } from './header-rules.js';
+import { scopeResponseHeaders, type ResponseScope } from './response-scope.js';
+import { endUpstreamResponse, sendUpstreamResponse, writeUpstreamChunk, writeUpstreamHead, type HeadOutcome, type UpstreamHead } from './response-writer.js';
+import type { UpstreamQueue } from './upstream-queue.js';
 
 /** A rejection larger than this is streamed to the client rather than held for a replay. */
 const MAX_HELD_REJECTION_BYTES = 64 * 1024;
+
+/** What forward needs of a route. */
+export interface ForwardTarget {
+  readonly pool: Dispatcher;
+  readonly queue: UpstreamQueue;
+  readonly responseScope: ResponseScope;
+}
 
 export interface ForwardRequest {
   readonly method: string;
@@ -22,10 +34,7 @@ export interface ForwardRequest {
   readonly bodyIdleTimeoutMs: number;
 }
 
-export interface HeldResponse {
-  readonly status: number;
-  readonly statusMessage: string | undefined;
-  readonly headers: Record<string, string | string[]>;
+export interface HeldResponse extends UpstreamHead {
   readonly body: Buffer;
 }
 
@@ -37,66 +46,81 @@ export type ForwardResult =
   /** No usable response; `responseStarted` says whether the client already got part of one. */
   | { readonly kind: 'failed'; readonly error: Error; readonly responseStarted: boolean };
 
-export function forward(
-  pool: Dispatcher,
-  request: ForwardRequest,
-  res: ServerResponse,
-  holdStatus: (status: number) => boolean,
-): Promise<ForwardResult> {
+/** Throws 503 UPSTREAM_QUEUE_FULL when too many requests already wait for this upstream. */
+export function forward(target: ForwardTarget, request: ForwardRequest, res: ServerResponse, holdStatus: (status: number) => boolean): Promise<ForwardResult> {
+  const queueTimeoutMs = target.queue.enter();
   return new Promise((resolve) => {
-    pool.dispatch(
-      {
-        method: request.method,
-        path: request.path,
-        headers: request.headers,
-        body: request.body,
-        headersTimeout: request.headersTimeoutMs,
-        bodyTimeout: request.bodyIdleTimeoutMs,
-      },
-      new ForwardHandler(request, res, holdStatus, resolve),
-    );
+    const handler = new ForwardHandler(target, res, holdStatus, resolve, queueTimeoutMs);
+    try {
+      target.pool.dispatch(
+        {
+          method: request.method,
+          path: request.path,
+          headers: request.headers,
+          body: request.body,
+          headersTimeout: request.headersTimeoutMs,
+          bodyTimeout: request.bodyIdleTimeoutMs,
+        },
+        handler,
+      );
+    } catch (error) {
+      handler.onResponseError(undefined, error as Error);
+    }
   });
 }
 
-export function sendHeld(res: ServerResponse, held: HeldResponse): void {
-  if (held.statusMessage) res.writeHead(held.status, held.statusMessage, held.headers);
-  else res.writeHead(held.status, held.headers);
-  res.end(held.body);
+/** Sends a held rejection as it came; 'refused' means the caller must answer 502 instead. */
+export function sendHeld(res: ServerResponse, held: HeldResponse): HeadOutcome {
+  return sendUpstreamResponse(res, held, held.body);
 }
 
 class ForwardHandler implements Dispatcher.DispatchHandler {
   readonly #res: ServerResponse;
+  readonly #queue: UpstreamQueue;
+  readonly #scope: ResponseScope;
   readonly #holdStatus: (status: number) => boolean;
   readonly #resolve: (result: ForwardResult) => void;
-  readonly #isHead: boolean;
   #controller: Dispatcher.DispatchController | undefined;
+  /** Armed only for a request that has to wait for a connection. */
+  #queueTimer: NodeJS.Timeout | undefined;
   #status = 0;
   #held: { status: number; statusMessage: string | undefined; headers: Record<string, string | string[]>; chunks: Buffer[]; size: number } | undefined;
   #done = false;
+  #leftQueue = false;
 
-  constructor(request: ForwardRequest, res: ServerResponse, holdStatus: (status: number) => boolean, resolve: (result: ForwardResult) => void) {
+  constructor(target: ForwardTarget, res: ServerResponse, holdStatus: (status: number) => boolean, resolve: (result: ForwardResult) => void, queueTimeoutMs: number) {
     this.#res = res;
+    this.#queue = target.queue;
+    this.#scope = target.responseScope;
     this.#holdStatus = holdStatus;
     this.#resolve = resolve;
-    this.#isHead = request.method === 'HEAD';
+    if (queueTimeoutMs > 0) this.#queueTimer = setTimeout(queueTimedOut, queueTimeoutMs, this);
   }
 
+  // undici 7 calls this when it writes the request on a connection (client-h1 writeH1), not while it
+  // waits in the pool's queue: the wait for a free connection ends here.
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#controller = controller;
-    // The client left: stop the upstream request instead of finishing it for nobody.
-    if (this.#res.destroyed) controller.abort(new Error('client closed the connection'));
+    if (this.#queueTimer) {
+      clearTimeout(this.#queueTimer);
+      this.#queueTimer = undefined;
+    }
+    // Gave up waiting, or the client left: stop the upstream request instead of finishing it for nobody.
+    if (this.#done) controller.abort(new Error('the request gave up waiting for a connection'));
+    else if (this.#res.destroyed) controller.abort(new Error('client closed the connection'));
     else this.#res.once('close', this.#onClientClose);
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[]>, statusMessage?: string): void {
-    if (statusCode < 200) return; // 1xx interim responses are for this hop only
+    if (statusCode >= 100 && statusCode < 200) return; // 1xx interim responses are for this hop only
     this.#status = statusCode;
     const outgoing = withoutHopByHop(headers);
+    scopeResponseHeaders(outgoing, this.#scope);
     if (this.#holdStatus(statusCode) && !this.#tooLargeToHold(headers)) {
       this.#held = { status: statusCode, statusMessage, headers: outgoing, chunks: [], size: 0 };
       return;
     }
-    this.#writeHead(statusCode, statusMessage, outgoing);
+    this.#writeHead(controller, { status: statusCode, statusMessage, headers: outgoing });
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -104,16 +128,17 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     if (held) {
       held.chunks.push(chunk);
       held.size += chunk.length;
-      if (held.size > MAX_HELD_REJECTION_BYTES) this.#releaseHeld();
+      if (held.size > MAX_HELD_REJECTION_BYTES) this.#releaseHeld(controller);
       return;
     }
-    if (!this.#res.write(chunk)) {
+    if (!writeUpstreamChunk(this.#res, chunk)) {
       controller.pause();
       this.#res.once('drain', () => controller.resume());
     }
   }
 
   onResponseEnd(controller: Dispatcher.DispatchController, trailers: Record<string, string | string[]>): void {
+    this.#leaveQueue();
     const held = this.#held;
     if (held) {
       return this.#finish({
@@ -121,16 +146,17 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
         response: { status: held.status, statusMessage: held.statusMessage, headers: held.headers, body: Buffer.concat(held.chunks, held.size) },
       });
     }
-    const rawTrailers = (controller as { rawTrailers?: Buffer[] }).rawTrailers ?? flatten(trailers);
-    if (rawTrailers.length > 0) this.#res.addTrailers(trailerList(rawTrailers));
-    this.#res.end();
+    endUpstreamResponse(this.#res, (controller as { rawTrailers?: Buffer[] }).rawTrailers ?? flatten(trailers));
     this.#finish({ kind: 'sent', status: this.#status });
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
-    const responseStarted = this.#res.headersSent;
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
+    this.#leaveQueue();
+    const res = this.#res;
+    const responseStarted = res.headersSent;
     // Mid-body failure: the client must see a broken response, never a short one that looks complete.
-    if (responseStarted) this.#res.destroy(error);
+    // (A response that is already complete, e.g. the proxy's own 408, is left to finish.)
+    if (responseStarted && !res.writableEnded) res.destroy(error);
     this.#finish({ kind: 'failed', error, responseStarted });
   }
 
@@ -138,25 +164,41 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     if (!this.#done) this.#controller?.abort(new Error('client closed the connection'));
   };
 
+  queueTimedOut(): void {
+    this.#queueTimer = undefined;
+    this.#finish({ kind: 'failed', error: this.#queue.timedOut(), responseStarted: false });
+  }
+
   #tooLargeToHold(headers: Record<string, string | string[]>): boolean {
     const length = Number(headers['content-length']);
     return Number.isFinite(length) && length > MAX_HELD_REJECTION_BYTES;
   }
 
   /** A held rejection grew too large: send what we have and stream the rest; there will be no replay. */
-  #releaseHeld(): void {
+  #releaseHeld(controller: Dispatcher.DispatchController): void {
     const held = this.#held;
     if (!held) return;
     this.#held = undefined;
-    this.#writeHead(held.status, held.statusMessage, held.headers);
-    for (const chunk of held.chunks) this.#res.write(chunk);
+    if (!this.#writeHead(controller, held)) return;
+    for (const chunk of held.chunks) writeUpstreamChunk(this.#res, chunk);
   }
 
-  #writeHead(status: number, statusMessage: string | undefined, headers: Record<string, string | string[]>): void {
-    if (statusMessage) this.#res.writeHead(status, statusMessage, headers);
-    else this.#res.writeHead(status, headers);
-    // HEAD and bodyless statuses: Node writes no body, but flush the head now.
-    if (this.#isHead) this.#res.flushHeaders();
+  /** False when the head was not written; the upstream request is then aborted, and the caller answers. */
+  #writeHead(controller: Dispatcher.DispatchController, head: UpstreamHead): boolean {
+    const outcome = writeUpstreamHead(this.#res, head, true);
+    if (outcome === 'written') return true;
+    controller.abort(
+      outcome === 'refused'
+        ? new ProxyError('UPSTREAM_BAD_RESPONSE', 'the upstream sent a response head that cannot be forwarded (invalid status, reason phrase or header)')
+        : new Error('the client already has a response'),
+    );
+    return false;
+  }
+
+  #leaveQueue(): void {
+    if (this.#leftQueue) return;
+    this.#leftQueue = true;
+    this.#queue.leave();
   }
 
   #finish(result: ForwardResult): void {
@@ -165,6 +207,10 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     this.#res.off('close', this.#onClientClose);
     this.#resolve(result);
   }
+}
+
+function queueTimedOut(handler: ForwardHandler): void {
+  handler.queueTimedOut();
 }
 
 function flatten(headers: Record<string, string | string[]>): string[] {

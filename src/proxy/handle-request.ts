@@ -1,19 +1,24 @@
 /**
  * The request path, as a short sequence of named steps:
- *   resolve target → take token (in memory) → read body if replayable → forward → maybe replay once → log.
+ *   check the client key → resolve target → take token (in memory) → read body if replayable → forward →
+ *   maybe replay once → log.
  * Per-request state lives in one RequestContext. Nothing here reads the store, a file or the config.
+ * Every failure ends in failRequest, which answers, logs and counts it and never throws.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import { errors as undiciErrors } from 'undici';
 import { ProxyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createAccessLog, type AccessLog } from './access-log.js';
 import type { CurrentToken } from '../tokens/token-manager.js';
+import type { BodyBudget } from './body-budget.js';
+import { BodyIdleWatch } from './body-idle.js';
 import { sendProxyError } from './error-response.js';
-import { forward, sendHeld, type ForwardResult } from './forward.js';
+import { forward, sendHeld, type ForwardResult, type HeldResponse } from './forward.js';
 import { upstreamRequestHeaders } from './header-rules.js';
-import { NO_BODY, hasBody, readReplayableBody } from './request-body.js';
+import { STREAMED, hasBody, readBody, replayableLength } from './request-body.js';
 import type { Route } from './route.js';
 import { hostNamingListener, type createTargetResolver } from './request-target.js';
 
@@ -26,6 +31,8 @@ interface RequestContext {
   replayed: boolean;
   generation: number | undefined;
   errorCode: string | undefined;
+  /** Bytes of the replay budget this request holds, released when its response closes. */
+  bufferedBytes: number;
 }
 
 const SLASH = 0x2f;
@@ -33,16 +40,25 @@ const SLASH = 0x2f;
 /** Request ids from clients are kept only when they are short and plain, so they cannot inject into logs. */
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** What a client refused for lack of buffer space is told to wait. */
+const BUFFER_FULL_RETRY_AFTER_SECONDS = 1;
+
 export interface RequestHandlerOptions {
   resolveTarget: ReturnType<typeof createTargetResolver<Route>>;
   logger: Logger;
   accessLog: boolean;
   /** Counts requests that matched no route (404, 400), under upstream="". */
   countUnrouted(status: number): void;
+  /** The inbound client check; undefined lets every client in. */
+  authenticate: ((req: IncomingMessage) => boolean) | undefined;
+  /** Shared by all requests: bodies buffered for a replay. */
+  bodyBudget: BodyBudget;
+  /** Longest silence inside a request body. */
+  clientBodyIdleTimeoutMs: number;
 }
 
 export function createRequestHandler(options: RequestHandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const { resolveTarget, logger, accessLog, countUnrouted } = options;
+  const { resolveTarget, logger, accessLog, countUnrouted, authenticate, bodyBudget, clientBodyIdleTimeoutMs } = options;
   const accessLogger = accessLog ? createAccessLog(logger) : undefined;
 
   return (req, res) => {
@@ -56,16 +72,25 @@ export function createRequestHandler(options: RequestHandlerOptions): (req: Inco
       replayed: false,
       generation: undefined,
       errorCode: undefined,
+      bufferedBytes: 0,
     };
     res.once('close', () => {
+      if (context.bufferedBytes > 0) bodyBudget.release(context.bufferedBytes);
       if (context.route) context.route.countRequest(context.status || res.statusCode);
       else countUnrouted(context.status || res.statusCode);
       if (accessLogger) logAccess(context, res, accessLogger);
     });
+    if (hasBody(req)) {
+      new BodyIdleWatch(req, res, clientBodyIdleTimeoutMs, () => {
+        const stalled = new ProxyError('REQUEST_TIMEOUT', `the request body stalled for more than ${clientBodyIdleTimeoutMs} ms`);
+        failRequest(res, context, stalled, logger);
+      });
+    }
     handle(req, res, context).catch((error: unknown) => failRequest(res, context, error, logger));
   };
 
   async function handle(req: IncomingMessage, res: ServerResponse, context: RequestContext): Promise<void> {
+    if (authenticate && !authenticate(req)) throw new ProxyError('CLIENT_UNAUTHENTICATED', 'the client key is missing or not accepted');
     // TRACE would echo the attached bearer token back to the client (RFC 9110 §9.3.8 warns of exactly this).
     if (req.method === 'TRACE' || req.method === 'CONNECT') throw new ProxyError('METHOD_NOT_ALLOWED', `${req.method} is not allowed`);
     const url = req.url ?? '';
@@ -78,7 +103,20 @@ export function createRequestHandler(options: RequestHandlerOptions): (req: Inco
     context.logPath = target.logPath;
 
     const token = route.tokens.current() ?? (await route.tokens.acquire());
-    const body = hasBody(req) ? await readReplayableBody(req, route.upstream.maxReplayBodyBytes) : NO_BODY;
+    const bodyLength = replayableLength(req, route.upstream.maxReplayBodyBytes);
+    const replayable = bodyLength !== STREAMED;
+    let body: Buffer | Readable | null = null;
+    if (bodyLength === STREAMED) body = req;
+    else if (bodyLength > 0) {
+      // Reserve before reading a byte: the budget bounds what all requests together hold in memory.
+      if (!bodyBudget.tryReserve(bodyLength)) {
+        throw new ProxyError('REPLAY_BUFFER_FULL', 'too many request bodies are buffered for a possible replay; try again shortly', {
+          retryAfterSeconds: BUFFER_FULL_RETRY_AFTER_SECONDS,
+        });
+      }
+      context.bufferedBytes = bodyLength;
+      body = await readBody(req, bodyLength);
+    }
     // The Authorization pair goes last, so a replay only swaps the final value.
     const headers = upstreamRequestHeaders(req, route.headerRules, context.id);
     headers.push('authorization', '');
@@ -89,12 +127,12 @@ export function createRequestHandler(options: RequestHandlerOptions): (req: Inco
         method: req.method ?? 'GET',
         path: target.upstreamPath,
         headers,
-        body: body.replayable ? body.bytes : req,
+        body,
         headersTimeoutMs: route.upstream.headersTimeoutMs,
         bodyIdleTimeoutMs: route.upstream.bodyIdleTimeoutMs,
       };
       const started = performance.now();
-      const result = await forward(route.pool, request, res, holdStatus);
+      const result = await forward(route, request, res, holdStatus);
       route.upstreamDuration.observe((performance.now() - started) / 1000);
       return result;
     };
@@ -102,7 +140,7 @@ export function createRequestHandler(options: RequestHandlerOptions): (req: Inco
     const replayOn = route.upstream.replayOn;
     const first = await send(token, (status) => {
       if (!replayOn.has(status)) return false;
-      if (body.replayable) return route.tokens.replayDecision(token.generation) !== 'none';
+      if (replayable) return route.tokens.replayDecision(token.generation) !== 'none';
       // A streamed body cannot be sent twice, but the next request should find a fresh token.
       route.tokens.rejectedWithoutReplay(token.generation);
       return false;
@@ -112,8 +150,7 @@ export function createRequestHandler(options: RequestHandlerOptions): (req: Inco
     const fresh = await route.tokens.replacementFor(token.generation);
     if (!fresh) {
       route.tokens.replayEnded('no_new_token');
-      context.status = first.response.status;
-      return sendHeld(res, first.response);
+      return answerHeld(res, context, first.response);
     }
     context.replayed = true;
     const second = await send(fresh, () => false);
@@ -129,10 +166,8 @@ function settle(res: ServerResponse, context: RequestContext, result: ForwardRes
     context.status = result.status;
     return;
   }
-  if (result.kind === 'held') {
-    context.status = result.response.status;
-    return sendHeld(res, result.response);
-  }
+  if (result.kind === 'held') return answerHeld(res, context, result.response);
+  if (context.errorCode !== undefined) return; // the proxy answered already (a stalled body's 408)
   if (result.responseStarted) {
     context.errorCode = 'UPSTREAM_BODY_ERROR';
     return;
@@ -141,7 +176,16 @@ function settle(res: ServerResponse, context: RequestContext, result: ForwardRes
   throw upstreamFailure(result.error, context.route?.upstream.name ?? '');
 }
 
+function answerHeld(res: ServerResponse, context: RequestContext, held: HeldResponse): void {
+  const outcome = sendHeld(res, held);
+  if (outcome === 'written') context.status = held.status;
+  else if (outcome === 'refused') {
+    throw new ProxyError('UPSTREAM_BAD_RESPONSE', `upstream ${context.route?.upstream.name ?? ''} sent a response head that cannot be forwarded`);
+  }
+}
+
 function upstreamFailure(error: Error, upstream: string): ProxyError {
+  if (error instanceof ProxyError) return error;
   if (error instanceof undiciErrors.ConnectTimeoutError || error instanceof undiciErrors.HeadersTimeoutError) {
     return new ProxyError('UPSTREAM_TIMEOUT', `upstream ${upstream} did not answer in time`, { cause: error });
   }
@@ -155,17 +199,37 @@ function upstreamFailure(error: Error, upstream: string): ProxyError {
   return new ProxyError('UPSTREAM_BAD_RESPONSE', `upstream ${upstream} failed: ${typeof code === 'string' ? code : error.name}`, { cause: error });
 }
 
-
+/** Answers (or breaks) the response, logs and records the failure. Never throws: nothing is left to catch it. */
 function failRequest(res: ServerResponse, context: RequestContext, error: unknown, logger: Logger): void {
-  const proxyError = error instanceof ProxyError ? error : new ProxyError('INTERNAL', 'internal error', { cause: error });
-  context.status = proxyError.status;
-  context.errorCode = proxyError.code;
-  if (proxyError.status >= 500) {
-    const cause = proxyError.cause instanceof Error ? proxyError.cause.message : undefined;
-    // 503s repeat the token manager's own error log for every request: keep them below error level.
-    logger[proxyError.status === 503 ? 'warn' : 'error']({ reqId: context.id, upstream: context.route?.upstream.name, code: proxyError.code, cause }, proxyError.message);
+  try {
+    const proxyError = error instanceof ProxyError ? error : new ProxyError('INTERNAL', 'internal error', { cause: error });
+    if (res.writableEnded) {
+      // Answered already (the stalled body's 408, or a complete upstream response): only a bug is worth a line.
+      if (!(error instanceof ProxyError)) logFailure(logger, context, proxyError);
+      return;
+    }
+    context.errorCode = proxyError.code;
+    // Once the head is out the client saw the upstream's status; the response can only be broken off.
+    if (!res.headersSent) context.status = proxyError.status;
+    if (proxyError.status >= 500) logFailure(logger, context, proxyError);
+    // RFC 9112 §9.6: a server that answers before reading the whole body closes the connection after it,
+    // rather than leave the rest of the body where the next request should start.
+    if (!res.req.complete) res.shouldKeepAlive = false;
+    sendProxyError(res, proxyError, context.id);
+  } catch (secondary) {
+    try {
+      logger.error({ reqId: context.id, err: secondary instanceof Error ? secondary.message : String(secondary) }, 'failed to answer a failed request');
+    } catch {
+      // the logger itself failed; the socket still has to go
+    }
+    res.destroy();
   }
-  sendProxyError(res, proxyError, context.id);
+}
+
+function logFailure(logger: Logger, context: RequestContext, proxyError: ProxyError): void {
+  const cause = proxyError.cause instanceof Error ? proxyError.cause.message : undefined;
+  // 503s repeat the token manager's own error log for every request: keep them below error level.
+  logger[proxyError.status === 503 ? 'warn' : 'error']({ reqId: context.id, upstream: context.route?.upstream.name, code: proxyError.code, cause }, proxyError.message);
 }
 
 function logAccess(context: RequestContext, res: ServerResponse, accessLog: AccessLog): void {

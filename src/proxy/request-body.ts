@@ -6,22 +6,25 @@
 import type { IncomingMessage } from 'node:http';
 import { ProxyError } from '../errors.js';
 
-export type RequestBody = { readonly replayable: true; readonly bytes: Buffer | null } | { readonly replayable: false };
-
-const STREAMED: RequestBody = { replayable: false };
-export const NO_BODY: RequestBody = { replayable: true, bytes: null };
+/** `replayableLength` of a body that is streamed through, never buffered. */
+export const STREAMED = -1;
 
 /** RFC 9112 §6.3: a request has a body only with Content-Length or Transfer-Encoding. */
 export function hasBody(req: IncomingMessage): boolean {
   return req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
 }
 
-export async function readReplayableBody(req: IncomingMessage, maxReplayBodyBytes: number): Promise<RequestBody> {
+/** 0 for no body, STREAMED for one that is not buffered, otherwise the bytes to buffer for a possible replay. */
+export function replayableLength(req: IncomingMessage, maxReplayBodyBytes: number): number {
   const lengthHeader = req.headers['content-length'];
-  if (lengthHeader === undefined) return req.headers['transfer-encoding'] === undefined ? NO_BODY : STREAMED;
+  if (lengthHeader === undefined) return req.headers['transfer-encoding'] === undefined ? 0 : STREAMED;
+  // Node's parser has checked that Content-Length is digits (and refuses it next to Transfer-Encoding).
   const length = Number(lengthHeader);
-  if (length === 0) return NO_BODY;
-  if (length > maxReplayBodyBytes) return STREAMED;
+  return length > maxReplayBodyBytes ? STREAMED : length;
+}
+
+/** Reads a body of exactly `length` bytes. */
+export async function readBody(req: IncomingMessage, length: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   try {
@@ -34,5 +37,5 @@ export async function readReplayableBody(req: IncomingMessage, maxReplayBodyByte
   }
   // Node's parser enforces Content-Length, so a short body here means the client went away mid-body.
   if (size !== length) throw new ProxyError('REQUEST_BODY_ERROR', 'the request body was shorter than its Content-Length');
-  return { replayable: true, bytes: Buffer.concat(chunks, size) };
+  return Buffer.concat(chunks, size);
 }

@@ -1,6 +1,7 @@
 /**
  * Everything the request path needs for one upstream, built once at start-up: its settings, its
- * connection pool, its token manager, and pre-bound metric children (so no label lookup per request).
+ * connection pool and the bound on requests waiting for it, its token manager, and pre-bound metric
+ * children (so no label lookup per request).
  */
 import { Pool } from 'undici';
 import type { Counter, Histogram } from 'prom-client';
@@ -8,6 +9,8 @@ import type { UpstreamConfig } from '../config/types.js';
 import type { Metrics } from '../admin/metrics.js';
 import type { TokenManager } from '../tokens/token-manager.js';
 import type { RequestHeaderRules } from './header-rules.js';
+import type { ResponseScope } from './response-scope.js';
+import { UpstreamQueue } from './upstream-queue.js';
 
 export interface Route {
   readonly routePath: string;
@@ -15,13 +18,20 @@ export interface Route {
   readonly upstream: UpstreamConfig;
   readonly tokens: TokenManager;
   readonly pool: Pool;
+  readonly queue: UpstreamQueue;
+  readonly responseScope: ResponseScope;
   readonly headerRules: RequestHeaderRules;
   readonly metrics: Metrics;
   readonly upstreamDuration: ReturnType<Histogram<'upstream'>['labels']>;
   countRequest(status: number): void;
 }
 
-export function createRoute(upstream: UpstreamConfig, tokens: TokenManager, metrics: Metrics): Route {
+export interface RouteOptions {
+  /** The header clients send their inbound key in (lowercase): it never reaches an upstream. */
+  readonly inboundKeyHeader: string;
+}
+
+export function createRoute(upstream: UpstreamConfig, tokens: TokenManager, metrics: Metrics, options: RouteOptions): Route {
   const pool = new Pool(upstream.targetOrigin, {
     connections: upstream.maxConnections,
     connect: { timeout: upstream.connectTimeoutMs },
@@ -36,7 +46,9 @@ export function createRoute(upstream: UpstreamConfig, tokens: TokenManager, metr
     upstream,
     tokens,
     pool,
-    headerRules: { strip: new Set(upstream.stripHeaders) },
+    queue: new UpstreamQueue(upstream.name, upstream),
+    responseScope: { routePath: upstream.routePath, targetOrigin: upstream.targetOrigin, targetBasePath: upstream.targetBasePath, cookies: upstream.cookies },
+    headerRules: { strip: new Set([...upstream.stripHeaders, options.inboundKeyHeader]) },
     metrics,
     upstreamDuration: metrics.upstreamDuration.labels(upstream.name),
     countRequest(status) {
