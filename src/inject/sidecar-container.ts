@@ -8,6 +8,7 @@ export const configVolumeName = 'oauth-sidecar-config';
 export const dataVolumeName = 'oauth-sidecar-data';
 export const configDir = '/etc/oauth-sidecar';
 export const dataDir = '/var/lib/oauth-sidecar';
+/** Where the app containers reach the proxy: http://127.0.0.1:8080 (shared network namespace). */
 export const proxyPort = 8080;
 export const adminPort = 9901;
 /** The image's user (see Dockerfile); runAsUser makes runAsNonRoot checkable without reading the image. */
@@ -27,10 +28,10 @@ export function sidecarContainer(options: SidecarOptions): Record<string, unknow
     image: options.image,
     ...(options.native ? { restartPolicy: 'Always' } : {}),
     args: ['serve', '--config', `${configDir}/proxy.yaml`],
-    ports: [
-      { name: 'proxy', containerPort: proxyPort, protocol: 'TCP' },
-      { name: 'admin', containerPort: adminPort, protocol: 'TCP' },
-    ],
+    // Only the admin port (probes) is declared. The proxy port is meant for the app containers of this pod,
+    // on loopback (listen: 127.0.0.1:8080 in the pod's proxy.yaml): declaring it would invite a Service or
+    // another pod to it, and a proxy that answered there would spend the credentials for anyone.
+    ports: [{ name: 'admin', containerPort: adminPort, protocol: 'TCP' }],
     ...(options.secretName ? { envFrom: [{ secretRef: { name: options.secretName } }] } : {}),
     volumeMounts: [
       { name: configVolumeName, mountPath: configDir, readOnly: true },

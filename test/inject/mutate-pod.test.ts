@@ -45,6 +45,8 @@ describe('mutatePod', () => {
         { name: 'oauth-sidecar-config', mountPath: '/etc/oauth-sidecar', readOnly: true },
         { name: 'oauth-sidecar-data', mountPath: '/var/lib/oauth-sidecar' },
       ],
+      // The proxy is for this pod's app containers on loopback: only the admin port (probes) is declared.
+      ports: [{ name: 'admin', containerPort: 9901, protocol: 'TCP' }],
       startupProbe: { httpGet: { path: '/healthz', port: 'admin' } },
       livenessProbe: { httpGet: { path: '/healthz', port: 'admin' } },
       readinessProbe: { httpGet: { path: '/readyz', port: 'admin' } },
