@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { createAdminServer } from './admin/admin-server.js';
 import { createMetrics, type Metrics } from './admin/metrics.js';
 import type { Config, Endpoint } from './config/types.js';
@@ -103,10 +104,10 @@ export function createApp(config: Config, options: AppOptions): App {
     });
     proxyServer.on('clientError', createClientErrorHandler({ logger, countRefusal: countUnrouted }));
     // Not an open proxy: CONNECT tunnels are refused. WebSocket upgrades are not supported yet.
-    proxyServer.on('connect', (_req, socket: Socket) => {
+    proxyServer.on('connect', (_req, socket: Duplex) => {
       refuseSocket(socket, new ProxyError('BAD_REQUEST_TARGET', 'CONNECT is not allowed: this is not an open proxy'), randomUUID());
     });
-    proxyServer.on('upgrade', (_req, socket: Socket) => {
+    proxyServer.on('upgrade', (_req, socket: Duplex) => {
       refuseSocket(socket, new ProxyError('NOT_SUPPORTED', 'protocol upgrades (WebSocket) are not supported yet'), randomUUID());
     });
     const proxyAddress = await listen(proxyServer, config.listen);

@@ -36,7 +36,8 @@ export function createClientErrorHandler(options: ClientErrorOptions): (error: E
     const refusal = refusalFor(error);
     const requestId = randomUUID();
     logger.info({ event: 'client_error', reqId: requestId, code, status: refusal.status }, `refused a request the HTTP parser rejected: ${refusal.message}`);
-    countRefusal(refusal.status);
+    // A request already being handled (its body broke the parser) is counted by its own handler.
+    if (!inFlight) countRefusal(refusal.status);
     refuseSocket(socket, refusal, requestId);
   };
 }
