@@ -12,10 +12,11 @@ describe('logs', () => {
   it('one access line per request with the chosen fields, and refresh events with outcome and latency', async () => {
     const { fake, proxy, call } = await setup('collaborate');
     expect((await call('/3/sites?page=2&sig=query-secret', { headers: { 'x-request-id': 'client-req-42' } })).status).toBe(200);
-    // A rejection whose refresh meets a 503: the rejection goes back as is; the retry succeeds later.
+    // A rejection whose refresh meets a 503: the client gets a 503 it may retry (not the stale rejection);
+    // the proxy's own retry succeeds later.
     fake.failNextTokenCalls(1, 503);
     fake.setApiBehaviour('reject-once');
-    expect((await call('/3/users')).status).toBe(403);
+    expect((await call('/3/users')).status).toBe(503);
     await eventually(() => proxy.logs.some((line) => line.event === 'token_refreshed' && line.reason === 'retry'), 3000, 'the retry to succeed');
     fake.expireAccessTokens();
     expect((await call('/3/files', { method: 'POST', body: 'abc' })).status).toBe(200);
@@ -25,7 +26,7 @@ describe('logs', () => {
     expect(first).toMatchObject({ reqId: 'client-req-42', upstream: 'collaborate', method: 'GET', path: '/collaborate/3/sites', status: 200, replayed: false, generation: 2 });
     expect(typeof first?.durationMs).toBe('number');
     expect(JSON.stringify(first)).not.toContain('query-secret');
-    expect(second).toMatchObject({ path: '/collaborate/3/users', status: 403, replayed: false, generation: 2 });
+    expect(second).toMatchObject({ path: '/collaborate/3/users', status: 503, error: 'TOKEN_ENDPOINT_UNAVAILABLE', replayed: false, generation: 2 });
     expect(third).toMatchObject({ upstream: 'collaborate', method: 'POST', path: '/collaborate/3/files', status: 200, replayed: true, generation: 4 });
     expect(third?.reqId).toMatch(/^[0-9a-f-]{36}$/);
     // The generated request id went upstream too.
