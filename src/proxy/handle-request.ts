@@ -149,14 +149,13 @@ export function createRequestHandler(options: RequestHandlerOptions): (req: Inco
 
     const fresh = await route.tokens.replacementFor(token.generation);
     if (!fresh) {
-      route.tokens.replayEnded('no_new_token');
+      route.tokens.replayImpossible();
       return answerHeld(res, context, first.response);
     }
     context.replayed = true;
     const second = await send(fresh, () => false);
     const accepted = second.kind === 'sent' && !replayOn.has(second.status);
-    if (accepted) route.tokens.confirmReplayAccepted(fresh.generation);
-    route.tokens.replayEnded(accepted ? 'accepted' : 'rejected');
+    route.tokens.replayAnswered(fresh.generation, accepted);
     settle(res, context, second);
   }
 }

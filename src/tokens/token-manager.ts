@@ -11,7 +11,7 @@ import type { AuthConfig, UpstreamConfig } from '../config/types.js';
 import { ProxyError, StoreError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../admin/metrics.js';
-import { RefreshHistory, type ReplayOutcome } from './refresh-history.js';
+import { RefreshHistory } from './refresh-history.js';
 import type { TokenRecord, TokenStore } from '../store/token-store.js';
 import { systemClock, type Clock, type Timer } from './clock.js';
 import { retryCommit } from './commit-retry.js';
@@ -125,7 +125,7 @@ export class TokenManager {
     this.#unsubscribe = this.#store.subscribe((key) => {
       if (key !== this.name && key !== '*') return;
       if (this.#state === 'loading') void this.#load();
-      // Same-generation announcements matter too: a mark, or a record that stopped being suspect.
+      // Same-generation announcements matter too: a mark, or a replay rejected on another replica.
       else void this.#reload();
     });
     if (this.#auth.missing.length > 0) {
@@ -176,7 +176,7 @@ export class TokenManager {
       this.#skipLoggedGeneration = rejectedGeneration;
       this.#log.info(
         { event: 'replay_skipped', generation: rejectedGeneration },
-        `upstream ${this.name} rejected generation ${rejectedGeneration}, which was fetched because its predecessor was rejected: taking the rejection as about the request, not the token (no refresh for a minute)`,
+        `upstream ${this.name} rejected generation ${rejectedGeneration}, which a replay already showed to be refused too: taking the rejection as about the request, not the token (no refresh on rejection for a minute)`,
       );
     }
     return decision;
@@ -189,38 +189,49 @@ export class TokenManager {
   async replacementFor(rejectedGeneration: number): Promise<CurrentToken | undefined> {
     const decision = this.replayDecision(rejectedGeneration);
     if (decision === 'none') return undefined;
-    if (decision === 'refresh') void this.refresh('rejected', { afterRejection: true });
+    if (decision === 'refresh') void this.refresh('rejected');
     return this.#waitForToken((token) => token.generation > rejectedGeneration);
   }
 
-  /**
-   * A rejection of a request whose body could not be kept for a replay: the next request should find a
-   * fresh token, but nothing is replayed, so the new token is not marked as fetched after a rejection.
-   */
+  /** A rejection of a request whose body could not be kept for a replay: the next request should find a fresh token. */
   rejectedWithoutReplay(rejectedGeneration: number): void {
-    if (this.replayDecision(rejectedGeneration) === 'refresh') void this.refresh('rejected', { afterRejection: false });
+    if (this.replayDecision(rejectedGeneration) === 'refresh') void this.refresh('rejected');
   }
 
   /**
-   * A replay with this generation was accepted: the rejection that led to it was about the token after all.
-   * The record stops saying otherwise, for every replica and after a restart (a write the request does not wait for).
+   * The replay with `generation` was answered. Accepted: the rejection was about the token. Rejected: the
+   * fresh token is refused too, so the rejection is about the request; the record says so for a minute,
+   * for every replica (a write the request does not wait for; only such rejected replays cost one).
    */
-  confirmReplayAccepted(generation: number): void {
-    this.#trustedGeneration = generation;
+  replayAnswered(generation: number, accepted: boolean): void {
+    this.#history.replayEnded(accepted ? 'accepted' : 'rejected');
+    if (accepted) {
+      this.#trustedGeneration = generation;
+      return;
+    }
     const record = this.#record;
-    if (record?.generation !== generation || !record.fetchedAfterRejection) return;
-    const { fetchedAfterRejection: _flag, ...trusted } = record;
-    this.#store.compareAndSet(this.name, generation, trusted).then(
-      (result) => {
-        if (result === 'applied' && this.#record === record) this.#adopt(trusted);
-      },
-      () => undefined,
-    );
+    if (record?.generation !== generation || record.dead || record.rejectedOnReplayAt !== undefined) return;
+    this.#adopt({ ...record, rejectedOnReplayAt: this.#clock.now() });
+    // A pair only this replica holds is never written as an annotation: at its generation the store may
+    // hold another writer's record, which a same-generation write would replace.
+    if (this.#unstored) return;
+    void this.#noteOnStoredRecord(record, this.#clock.now());
   }
 
-  /** Counted for the status page and the metrics. */
-  replayEnded(outcome: ReplayOutcome): void {
-    this.#history.replayEnded(outcome);
+  /** Annotates the stored record, if it still is the one this replica holds (same generation and tokens). */
+  async #noteOnStoredRecord(record: TokenRecord, rejectedOnReplayAt: number): Promise<void> {
+    try {
+      const stored = await this.#store.read(this.name);
+      if (stored?.generation !== record.generation || stored.accessToken !== record.accessToken || stored.rejectedOnReplayAt !== undefined) return;
+      await this.#store.compareAndSet(this.name, stored.generation, { ...stored, rejectedOnReplayAt });
+    } catch {
+      // Only a hint for the other replicas; this one already knows.
+    }
+  }
+
+  /** A replay could not be made: no newer token. */
+  replayImpossible(): void {
+    this.#history.replayEnded('no_new_token');
   }
 
   status(): TokenStatus {
@@ -293,12 +304,12 @@ export class TokenManager {
   // --- refreshing ----------------------------------------------------------------------------------
 
   /** Single-flight: every caller during a refresh shares the same one. */
-  refresh(reason: RefreshReason, options: { afterRejection?: boolean } = {}): Promise<void> {
+  refresh(reason: RefreshReason): Promise<void> {
     if (this.#refreshing) return this.#refreshing;
     if (!this.#mayRefresh()) return Promise.resolve();
     this.#timer?.cancel();
     this.#moveTo('refreshing');
-    this.#refreshing = this.#runRefresh(reason, options.afterRejection ?? false).finally(() => {
+    this.#refreshing = this.#runRefresh(reason).finally(() => {
       this.#refreshing = undefined;
       this.#notify();
     });
@@ -310,11 +321,11 @@ export class TokenManager {
     return (s === 'valid' || s === 'empty' || s === 'unavailable') && this.#unstored === undefined && this.#needsCredentials === undefined;
   }
 
-  async #runRefresh(reason: RefreshReason, afterRejection: boolean): Promise<void> {
+  async #runRefresh(reason: RefreshReason): Promise<void> {
     const startedFrom = this.#record?.generation ?? 0;
     let result: RefreshResult;
     try {
-      result = await refreshUnderLease(this.#deps, this.#record, { afterRejection });
+      result = await refreshUnderLease(this.#deps, this.#record);
     } catch (error) {
       // The store failed (not the token endpoint): keep serving what we have and retry with backoff.
       this.#storeFailed(error, reason);

@@ -151,6 +151,30 @@ describe('replicas sharing a store (fake clock)', () => {
     expect(a.events('record_written_over')).toHaveLength(1);
   });
 
+  it('a pair held only in memory is never written as an annotation over another writer\'s record of the same generation', async () => {
+    const c = cluster(['lockLeaseMs: 3000', 'inFlightMarkTtlMs: 10000']);
+    const [a, b] = await twoReplicasOnFirstToken(c);
+    void outcome(a.manager.replacementFor(2));
+    await c.clock.advance(0);
+    a.link.stall();
+    c.endpoint.last.succeed(); // a: generation 3 (at-2), unstored
+    await c.clock.advance(600);
+    // Past a's mark, b sends rt-1 again and (this provider tolerating it) gets generation 3 of its own.
+    void outcome(b.manager.replacementFor(2));
+    await c.clock.advanceUntil(() => c.endpoint.requests.length === 3, 30_000);
+    c.endpoint.last.succeed();
+    await c.clock.advance(0);
+    expect((await c.store.read(UPSTREAM))?.accessToken).toBe('at-3');
+
+    // A request a replayed with its own pair is refused: a notes it, but must not write its pair as a note.
+    a.link.restore();
+    a.manager.replayAnswered(3, false);
+    await c.clock.advance(0);
+    expect((await c.store.read(UPSTREAM))?.accessToken).toBe('at-3');
+    await c.clock.advanceUntil(() => a.manager.current()?.authorization === 'Bearer at-3', 10_000);
+    expect(a.events('commit_stale')).toHaveLength(1);
+  });
+
   it('a firewall page frees the mark at once (the token never reached the provider), so another replica is not blocked', async () => {
     const c = cluster(['lockLeaseMs: 3000']);
     const [a, b] = await twoReplicasOnFirstToken(c);
@@ -177,19 +201,19 @@ describe('replicas sharing a store (fake clock)', () => {
     for (let request = 0; request < 20; request += 1) {
       const replica = replicas[request % 2] as Replica;
       const rejected = replica.manager.current()?.generation ?? 0;
-      const decision = replica.manager.replayDecision(rejected);
-      if (decision === 'none') continue;
+      if (replica.manager.replayDecision(rejected) === 'none') continue; // the 403 goes back as is
       const pending = replica.manager.replacementFor(rejected);
       await c.clock.advance(0);
       if (c.endpoint.requests.length > 1 && c.endpoint.last.sentAt === c.clock.now()) c.endpoint.last.succeed();
       await c.clock.advance(0);
-      await pending;
+      const fresh = await pending;
       replays += 1;
+      replica.manager.replayAnswered(fresh?.generation ?? 0, false); // the replay is refused too
       await c.clock.advance(100);
     }
     expect(c.endpoint.requests).toHaveLength(2); // the first token, and one refresh for all 20 rejections
-    expect(replays).toBeLessThanOrEqual(2);
-    expect((await c.store.read(UPSTREAM))?.fetchedAfterRejection).toBe(true);
+    expect(replays).toBe(1);
+    expect((await c.store.read(UPSTREAM))?.rejectedOnReplayAt).toBeDefined();
     expect(a.events('replay_skipped').length + b.events('replay_skipped').length).toBeGreaterThan(0);
 
     // A minute later a rejection is taken as about the token again (a revoked token recovers).
@@ -197,20 +221,29 @@ describe('replicas sharing a store (fake clock)', () => {
     expect(b.manager.replayDecision(b.manager.current()?.generation ?? 0)).toBe('refresh');
   });
 
-  it('a rejected upload (nothing replayed) does not make the next token suspect', async () => {
+  it('a fresh token whose replay was accepted is not suspect, and neither is one after a rejected upload (nothing replayed)', async () => {
     const c = cluster();
-    const [a] = await twoReplicasOnFirstToken(c);
+    const [a, b] = await twoReplicasOnFirstToken(c);
     a.manager.rejectedWithoutReplay(2);
     await c.clock.advance(0);
     c.endpoint.last.succeed();
     await c.clock.advance(0);
     expect(a.manager.current()?.generation).toBe(3);
-    expect((await c.store.read(UPSTREAM))?.fetchedAfterRejection).toBeUndefined();
-    // The upstream revokes the new token early: a plain GET's rejection refreshes and replays.
+    // The upstream revokes the new token early: a plain GET's rejection refreshes and replays, on any replica.
     expect(a.manager.replayDecision(3)).toBe('refresh');
+    expect(b.manager.replayDecision(3)).toBe('refresh');
+
+    const pending = a.manager.replacementFor(3);
+    await c.clock.advance(0);
+    c.endpoint.last.succeed();
+    await c.clock.advance(0);
+    await pending;
+    a.manager.replayAnswered(4, true);
+    expect((await c.store.read(UPSTREAM))?.rejectedOnReplayAt).toBeUndefined();
+    expect(b.manager.replayDecision(4)).toBe('refresh');
   });
 
-  it('after a replay with the new token was accepted, its later rejections refresh again at once', async () => {
+  it("a replay accepted here after another request's replay was refused: this replica trusts the token again", async () => {
     const c = cluster();
     const [a] = await twoReplicasOnFirstToken(c);
     const pending = a.manager.replacementFor(2);
@@ -218,8 +251,9 @@ describe('replicas sharing a store (fake clock)', () => {
     c.endpoint.last.succeed();
     await c.clock.advance(0);
     await pending;
+    a.manager.replayAnswered(3, false);
     expect(a.manager.replayDecision(3)).toBe('none');
-    a.manager.confirmReplayAccepted(3);
+    a.manager.replayAnswered(3, true);
     expect(a.manager.replayDecision(3)).toBe('refresh');
   });
 
