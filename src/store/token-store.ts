@@ -33,11 +33,11 @@ export interface TokenRecord {
     readonly expiresAt?: number;
   };
   /**
-   * This record's access token was fetched because its predecessor was rejected and a replay follows. If
-   * it is rejected too, soon, the rejection is about the request, not the token: every replica reads this
-   * and refrains from refreshing again (at most one refresh per generation on an always-403 path).
+   * When a request replayed with this record's fresh token was rejected too: the rejection was about the
+   * request (an upstream that answers 403 for a forbidden resource), not the token. Every replica reads
+   * this and does not refresh on rejection for a minute (at most one refresh per generation on such a path).
    */
-  readonly fetchedAfterRejection?: true;
+  readonly rejectedOnReplayAt?: number;
   /** Set when the token endpoint rejected this record's refresh token for good. */
   readonly dead?: { readonly at: number; readonly reason: string };
   /** Fingerprint of the configured seed this record descends from, so a spent seed is never applied twice. */
