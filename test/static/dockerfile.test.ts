@@ -292,7 +292,7 @@ describe('deploy/docker/proxy.yaml', () => {
     try {
       mkdirSync(join(dir, 'deploy/docker'), { recursive: true });
       writeFileSync(join(dir, 'deploy/docker/proxy.yaml'), readFileSync(containerConfigPath));
-      const run = spawnSync('bash', ['-euc', `${commands.join('\n')}\nprintf %s "$KEY"`], { cwd: dir, encoding: 'utf8', timeout: 10_000 });
+      const run = spawnSync('bash', ['--norc', '--noprofile', '-euc', `${commands.join('\n')}\nprintf %s "$KEY"`], { cwd: dir, encoding: 'utf8', timeout: 10_000 });
       expect(run.stderr).toBe('');
       expect(run.status).toBe(0);
       const key = run.stdout;
