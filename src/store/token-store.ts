@@ -33,11 +33,13 @@ export interface TokenRecord {
     readonly expiresAt?: number;
   };
   /**
-   * When a request replayed with this record's fresh token was rejected too: the rejection was about the
-   * request (an upstream that answers 403 for a forbidden resource), not the token. Every replica reads
-   * this and does not refresh on rejection for a minute (at most one refresh per generation on such a path).
+   * This record's access token was fetched because its predecessor was rejected, and a replay will test it.
+   * If it is rejected too within a minute, the rejection is about the request (an upstream that answers 403
+   * for a forbidden resource), not the token: every replica reads this from the record and does not refresh
+   * again, so all of them together refresh at most once per generation on such a path. An accepted replay
+   * removes it.
    */
-  readonly rejectedOnReplayAt?: number;
+  readonly fetchedAfterRejection?: true;
   /** Set when the token endpoint rejected this record's refresh token for good. */
   readonly dead?: { readonly at: number; readonly reason: string };
   /** Fingerprint of the configured seed this record descends from, so a spent seed is never applied twice. */

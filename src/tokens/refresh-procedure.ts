@@ -45,10 +45,15 @@ export type RefreshResult =
   /** Another replica is refreshing (it holds the lease, or its in-flight mark is live): wait for its record. */
   | { readonly kind: 'blocked'; readonly reason: string; readonly retryAt: number };
 
+export interface RefreshOptions {
+  /** The new token's predecessor was rejected and a replay will test the new one (see TokenRecord.fetchedAfterRejection). */
+  readonly afterRejection: boolean;
+}
+
 /** While blocked by another replica, look at the store again at least this often (announcements come sooner). */
 const BLOCKED_RECHECK_MS = 2_000;
 
-export async function refreshUnderLease(deps: RefreshDeps, known: TokenRecord | undefined): Promise<RefreshResult> {
+export async function refreshUnderLease(deps: RefreshDeps, known: TokenRecord | undefined, options: RefreshOptions): Promise<RefreshResult> {
   const knownGeneration = known?.generation ?? 0;
   let lease: Lease | undefined;
   try {
@@ -65,7 +70,7 @@ export async function refreshUnderLease(deps: RefreshDeps, known: TokenRecord | 
     // replica could spend the same token); the upstream's policy says whether this one may.
     if (!deps.auth.refreshWithoutLock) throw new StoreUnavailableError(error);
     deps.log.warn({ event: 'refresh_without_lock', err: describe(error) }, 'token store unreachable; refreshing without the lock (refreshWithoutLock: true)');
-    return refreshFrom(deps, known, undefined);
+    return refreshFrom(deps, known, undefined, options);
   }
   if (!lease) {
     const stored = await deps.store.read(deps.name);
@@ -80,7 +85,7 @@ export async function refreshUnderLease(deps: RefreshDeps, known: TokenRecord | 
     // Another replica found the refresh token rejected (a dead verdict carries no token): sending it again
     // would be one more reuse of a spent token, which can kill a Keycloak session that was still alive.
     if (stored?.dead) return { kind: 'adopted', record: stored };
-    const result = await refreshFrom(deps, stored, lease);
+    const result = await refreshFrom(deps, stored, lease, options);
     handedOver = result.kind === 'refreshed' && result.unstored !== undefined;
     return result;
   } finally {
@@ -119,7 +124,7 @@ export function markExpiresAt(mark: NonNullable<TokenRecord['refreshInFlight']>,
   return mark.expiresAt ?? mark.since + auth.inFlightMarkTtlMs;
 }
 
-async function refreshFrom(deps: RefreshDeps, record: TokenRecord | undefined, lease: Lease | undefined): Promise<RefreshResult> {
+async function refreshFrom(deps: RefreshDeps, record: TokenRecord | undefined, lease: Lease | undefined, options: RefreshOptions): Promise<RefreshResult> {
   const now = deps.clock.now();
   const grants = grantsFor(record, deps.auth, now);
   if (grants.length === 0) {
@@ -176,7 +181,7 @@ async function refreshFrom(deps: RefreshDeps, record: TokenRecord | undefined, l
       continue;
     }
     latencyMs = deps.clock.now() - startedAt;
-    const next = nextRecord(record, tokens, grant, startedAt, deps.owner);
+    const next = nextRecord(record, tokens, grant, startedAt, deps.owner, { afterRejection: options.afterRejection });
     return commitNew(deps, record?.generation ?? 0, next, grant, latencyMs, lease);
   }
   const failure = lastFailure as TokenEndpointError;

@@ -11,7 +11,7 @@ import type { TokenRecord } from '../store/token-store.js';
  */
 export type ReplayDecision = 'newer' | 'refresh' | 'unavailable' | 'none';
 
-/** How long after a replay with a fresh token was rejected too, rejections of that token are taken as about the request. */
+/** How long a token fetched because of a rejection, and rejected too, is taken as refused for another reason. */
 export const SUSPECT_REJECTION_WINDOW_MS = 60_000;
 
 export interface ReplaySnapshot {
@@ -33,10 +33,10 @@ export function decideReplay(s: ReplaySnapshot): ReplayDecision {
   if (s.usableGeneration !== undefined && s.usableGeneration > s.rejectedGeneration) return 'newer';
   // An older token than the one we hold was rejected, and ours is not usable: nothing better to offer.
   if (s.rejectedGeneration !== (s.record?.generation ?? 0)) return 'none';
-  // Bounded: a fresh token whose replay was rejected too means the upstream refuses for another reason
-  // (Collaborate's 403 for a forbidden resource). Every replica reads this from the record, so all of them
-  // together refresh at most once per generation; after the window a revoked token still recovers before
-  // its clock refresh.
+  // Bounded: a token fetched because its predecessor was rejected, and rejected too, means the upstream
+  // refuses for another reason (Collaborate's 403 for a forbidden resource). The mark is born with the
+  // record, so every replica has it as soon as it has the token, and all of them together refresh at most
+  // once per generation; after the window a revoked token still recovers before its clock refresh.
   if (isSuspect(s)) return 'none';
   // Backing off after a failed refresh: a rejection never starts a refresh early, or every rejected request
   // during a token endpoint outage would send a token request of its own.
@@ -45,6 +45,6 @@ export function decideReplay(s: ReplaySnapshot): ReplayDecision {
 }
 
 export function isSuspect(s: Pick<ReplaySnapshot, 'record' | 'rejectedGeneration' | 'trustedGeneration' | 'now'>): boolean {
-  const rejectedAt = s.record?.rejectedOnReplayAt;
-  return rejectedAt !== undefined && s.trustedGeneration !== s.rejectedGeneration && s.now - rejectedAt < SUSPECT_REJECTION_WINDOW_MS;
+  const record = s.record;
+  return Boolean(record?.fetchedAfterRejection) && s.trustedGeneration !== s.rejectedGeneration && s.now - (record?.obtainedAt ?? 0) < SUSPECT_REJECTION_WINDOW_MS;
 }

@@ -125,7 +125,7 @@ export class TokenManager {
     this.#unsubscribe = this.#store.subscribe((key) => {
       if (key !== this.name && key !== '*') return;
       if (this.#state === 'loading') void this.#load();
-      // Same-generation announcements matter too: a mark, or a replay rejected on another replica.
+      // Same-generation announcements matter too: a mark, or a token another replica found accepted.
       else void this.#reload();
     });
     if (this.#auth.missing.length > 0) {
@@ -176,7 +176,7 @@ export class TokenManager {
       this.#skipLoggedGeneration = rejectedGeneration;
       this.#log.info(
         { event: 'replay_skipped', generation: rejectedGeneration },
-        `upstream ${this.name} rejected generation ${rejectedGeneration}, which a replay already showed to be refused too: taking the rejection as about the request, not the token (no refresh on rejection for a minute)`,
+        `upstream ${this.name} rejected generation ${rejectedGeneration}, which was fetched because its predecessor was rejected: taking the rejection as about the request, not the token (no refresh on rejection for a minute)`,
       );
     }
     return decision;
@@ -189,43 +189,44 @@ export class TokenManager {
   async replacementFor(rejectedGeneration: number): Promise<CurrentToken | undefined> {
     const decision = this.replayDecision(rejectedGeneration);
     if (decision === 'none') return undefined;
-    if (decision === 'refresh') void this.refresh('rejected');
+    if (decision === 'refresh') void this.refresh('rejected', { afterRejection: true });
     return this.#waitForToken((token) => token.generation > rejectedGeneration);
   }
 
-  /** A rejection of a request whose body could not be kept for a replay: the next request should find a fresh token. */
+  /**
+   * A rejection of a request whose body could not be kept for a replay: the next request should find a
+   * fresh token, but no replay will test it, so it is not marked as fetched after a rejection.
+   */
   rejectedWithoutReplay(rejectedGeneration: number): void {
     if (this.replayDecision(rejectedGeneration) === 'refresh') void this.refresh('rejected');
   }
 
   /**
-   * The replay with `generation` was answered. Accepted: the rejection was about the token. Rejected: the
-   * fresh token is refused too, so the rejection is about the request; the record says so for a minute,
-   * for every replica (a write the request does not wait for; only such rejected replays cost one).
+   * The replay with `generation` was answered. Accepted: the rejection was about the token after all, so
+   * the record stops saying otherwise, for every replica and after a restart (a write the request does
+   * not wait for, only after rejection-triggered refreshes).
    */
   replayAnswered(generation: number, accepted: boolean): void {
     this.#history.replayEnded(accepted ? 'accepted' : 'rejected');
-    if (accepted) {
-      this.#trustedGeneration = generation;
-      return;
-    }
+    if (!accepted) return;
+    this.#trustedGeneration = generation;
     const record = this.#record;
-    if (record?.generation !== generation || record.dead || record.rejectedOnReplayAt !== undefined) return;
-    this.#adopt({ ...record, rejectedOnReplayAt: this.#clock.now() });
+    if (record?.generation !== generation || !record.fetchedAfterRejection) return;
     // A pair only this replica holds is never written as an annotation: at its generation the store may
     // hold another writer's record, which a same-generation write would replace.
     if (this.#unstored) return;
-    void this.#noteOnStoredRecord(record, this.#clock.now());
+    void this.#clearRejectionMark(record);
   }
 
-  /** Annotates the stored record, if it still is the one this replica holds (same generation and tokens). */
-  async #noteOnStoredRecord(record: TokenRecord, rejectedOnReplayAt: number): Promise<void> {
+  /** Removes the mark from the stored record, if it still is the one this replica holds (same generation and tokens). */
+  async #clearRejectionMark(record: TokenRecord): Promise<void> {
     try {
       const stored = await this.#store.read(this.name);
-      if (stored?.generation !== record.generation || stored.accessToken !== record.accessToken || stored.rejectedOnReplayAt !== undefined) return;
-      await this.#store.compareAndSet(this.name, stored.generation, { ...stored, rejectedOnReplayAt });
+      if (stored?.generation !== record.generation || stored.accessToken !== record.accessToken || !stored.fetchedAfterRejection) return;
+      const { fetchedAfterRejection: _mark, ...trusted } = stored;
+      if ((await this.#store.compareAndSet(this.name, stored.generation, trusted)) === 'applied' && this.#record === record) this.#adopt(trusted);
     } catch {
-      // Only a hint for the other replicas; this one already knows.
+      // Only a hint for the other replicas; this one already trusts the token.
     }
   }
 
@@ -304,12 +305,12 @@ export class TokenManager {
   // --- refreshing ----------------------------------------------------------------------------------
 
   /** Single-flight: every caller during a refresh shares the same one. */
-  refresh(reason: RefreshReason): Promise<void> {
+  refresh(reason: RefreshReason, options: { afterRejection?: boolean } = {}): Promise<void> {
     if (this.#refreshing) return this.#refreshing;
     if (!this.#mayRefresh()) return Promise.resolve();
     this.#timer?.cancel();
     this.#moveTo('refreshing');
-    this.#refreshing = this.#runRefresh(reason).finally(() => {
+    this.#refreshing = this.#runRefresh(reason, options.afterRejection ?? false).finally(() => {
       this.#refreshing = undefined;
       this.#notify();
     });
@@ -321,11 +322,11 @@ export class TokenManager {
     return (s === 'valid' || s === 'empty' || s === 'unavailable') && this.#unstored === undefined && this.#needsCredentials === undefined;
   }
 
-  async #runRefresh(reason: RefreshReason): Promise<void> {
+  async #runRefresh(reason: RefreshReason, afterRejection: boolean): Promise<void> {
     const startedFrom = this.#record?.generation ?? 0;
     let result: RefreshResult;
     try {
-      result = await refreshUnderLease(this.#deps, this.#record);
+      result = await refreshUnderLease(this.#deps, this.#record, { afterRejection });
     } catch (error) {
       // The store failed (not the token endpoint): keep serving what we have and retry with backoff.
       this.#storeFailed(error, reason);

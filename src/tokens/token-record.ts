@@ -24,6 +24,7 @@ export function nextRecord(
   grant: TokenGrant,
   sentAt: number,
   writer: string,
+  options: { afterRejection?: boolean } = {},
 ): TokenRecord {
   // A provider that does not rotate returns no refresh token: the one we sent stays valid.
   const keptRefreshToken = grant.type === 'refresh_token' ? grant.refreshToken : undefined;
@@ -38,6 +39,7 @@ export function nextRecord(
     obtainedAt: sentAt,
     source: grant.type === 'refresh_token' ? 'refresh' : grant.type,
     ...(previous?.seedFingerprint ? { seedFingerprint: previous.seedFingerprint } : {}),
+    ...(options.afterRejection ? { fetchedAfterRejection: true as const } : {}),
     writer,
   };
 }
@@ -60,7 +62,7 @@ export function usableAccessToken(record: TokenRecord | undefined): { token: str
  */
 export function deadRecord(previous: TokenRecord | undefined, reason: string, writer: string, now = Date.now()): TokenRecord {
   const base: TokenRecord = previous ?? { generation: 0, obtainedAt: now, source: 'refresh', writer };
-  const { refreshInFlight: _mark, rejectedOnReplayAt: _rejected, ...rest } = base;
+  const { refreshInFlight: _mark, fetchedAfterRejection: _rejection, ...rest } = base;
   return { ...rest, generation: base.generation + 1, dead: { at: now, reason }, writer };
 }
 

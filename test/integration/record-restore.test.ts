@@ -28,6 +28,9 @@ describe('a store that went back in time', () => {
     fake.expireAccessTokens();
     expect((await call('/b')).status).toBe(200); // refreshed: generation 3; generation 2's refresh token is spent
     expect(storedGeneration(path, 'v3')).toBe(3);
+    // The replay of /b was accepted, so the proxy also removes the "fetched after a rejection" mark from the
+    // record: let that write land first, or it could race the restore below.
+    await waitUntil('the record to be marked trusted', () => !readFileSync(path, 'utf8').includes('fetchedAfterRejection'), 5_000);
 
     // Someone restores yesterday's backup (atomically, as the store itself writes).
     writeFileSync(`${path}.restore`, backup, { mode: 0o600 });

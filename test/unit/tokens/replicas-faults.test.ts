@@ -166,9 +166,9 @@ describe('replicas sharing a store (fake clock)', () => {
     await c.clock.advance(0);
     expect((await c.store.read(UPSTREAM))?.accessToken).toBe('at-3');
 
-    // A request a replayed with its own pair is refused: a notes it, but must not write its pair as a note.
+    // A request a replayed with its own pair was accepted: a trusts it, but must not write its pair as a note.
     a.link.restore();
-    a.manager.replayAnswered(3, false);
+    a.manager.replayAnswered(3, true);
     await c.clock.advance(0);
     expect((await c.store.read(UPSTREAM))?.accessToken).toBe('at-3');
     await c.clock.advanceUntil(() => a.manager.current()?.authorization === 'Bearer at-3', 10_000);
@@ -213,7 +213,7 @@ describe('replicas sharing a store (fake clock)', () => {
     }
     expect(c.endpoint.requests).toHaveLength(2); // the first token, and one refresh for all 20 rejections
     expect(replays).toBe(1);
-    expect((await c.store.read(UPSTREAM))?.rejectedOnReplayAt).toBeDefined();
+    expect((await c.store.read(UPSTREAM))?.fetchedAfterRejection).toBe(true);
     expect(a.events('replay_skipped').length + b.events('replay_skipped').length).toBeGreaterThan(0);
 
     // A minute later a rejection is taken as about the token again (a revoked token recovers).
@@ -221,29 +221,48 @@ describe('replicas sharing a store (fake clock)', () => {
     expect(b.manager.replayDecision(b.manager.current()?.generation ?? 0)).toBe('refresh');
   });
 
-  it('a fresh token whose replay was accepted is not suspect, and neither is one after a rejected upload (nothing replayed)', async () => {
+  it('the mark is born with the record: a replica that has not adopted the new token yet refreshes into it, without a token request', async () => {
     const c = cluster();
     const [a, b] = await twoReplicasOnFirstToken(c);
-    a.manager.rejectedWithoutReplay(2);
-    await c.clock.advance(0);
-    c.endpoint.last.succeed();
-    await c.clock.advance(0);
-    expect(a.manager.current()?.generation).toBe(3);
-    // The upstream revokes the new token early: a plain GET's rejection refreshes and replays, on any replica.
-    expect(a.manager.replayDecision(3)).toBe('refresh');
-    expect(b.manager.replayDecision(3)).toBe('refresh');
-
-    const pending = a.manager.replacementFor(3);
+    b.link.stall(); // b hears of nothing for now
+    const pending = a.manager.replacementFor(2);
     await c.clock.advance(0);
     c.endpoint.last.succeed();
     await c.clock.advance(0);
     await pending;
-    a.manager.replayAnswered(4, true);
-    expect((await c.store.read(UPSTREAM))?.rejectedOnReplayAt).toBeUndefined();
-    expect(b.manager.replayDecision(4)).toBe('refresh');
+    b.link.restore();
+    // b's own request with generation 2 is refused: its "refresh" finds generation 3 stored and takes it.
+    const fresh = await b.manager.replacementFor(2);
+    expect(fresh?.generation).toBe(3);
+    expect(c.endpoint.requests).toHaveLength(2);
+    expect(b.manager.replayDecision(3)).toBe('none');
   });
 
-  it("a replay accepted here after another request's replay was refused: this replica trusts the token again", async () => {
+  it('an accepted replay removes the mark for every replica; a rejected upload (nothing replayed) never sets it', async () => {
+    const c = cluster();
+    const [a, b] = await twoReplicasOnFirstToken(c);
+    const pending = a.manager.replacementFor(2);
+    await c.clock.advance(0);
+    c.endpoint.last.succeed();
+    await c.clock.advance(0);
+    await pending;
+    expect(b.manager.replayDecision(3)).toBe('none');
+    a.manager.replayAnswered(3, true);
+    await c.clock.advance(0);
+    expect((await c.store.read(UPSTREAM))?.fetchedAfterRejection).toBeUndefined();
+    // The upstream revokes the token early: a plain GET's rejection refreshes and replays, on any replica.
+    expect(b.manager.replayDecision(3)).toBe('refresh');
+
+    a.manager.rejectedWithoutReplay(3);
+    await c.clock.advance(0);
+    c.endpoint.last.succeed();
+    await c.clock.advance(0);
+    expect(a.manager.current()?.generation).toBe(4);
+    expect((await c.store.read(UPSTREAM))?.fetchedAfterRejection).toBeUndefined();
+    expect(a.manager.replayDecision(4)).toBe('refresh');
+  });
+
+  it('a replay accepted here trusts the token on this replica at once', async () => {
     const c = cluster();
     const [a] = await twoReplicasOnFirstToken(c);
     const pending = a.manager.replacementFor(2);
@@ -251,7 +270,6 @@ describe('replicas sharing a store (fake clock)', () => {
     c.endpoint.last.succeed();
     await c.clock.advance(0);
     await pending;
-    a.manager.replayAnswered(3, false);
     expect(a.manager.replayDecision(3)).toBe('none');
     a.manager.replayAnswered(3, true);
     expect(a.manager.replayDecision(3)).toBe('refresh');
