@@ -34,6 +34,40 @@ export const ErrorCodes = {
 
 export type ErrorCode = keyof typeof ErrorCodes;
 
+/** Codes of errors that are not HTTP answers (command line, configuration, stores, …), each with its meaning. */
+export const NonHttpErrorCodes = {
+  USAGE: { title: 'the command line is wrong' },
+} as const;
+
+/** Every error code in use, with its HTTP status where it has one. */
+export const ErrorRegistry: Readonly<Record<RegisteredCode, { readonly status?: number; readonly title: string }>> = {
+  ...ErrorCodes,
+  ...NonHttpErrorCodes,
+};
+
+export type RegisteredCode = ErrorCode | keyof typeof NonHttpErrorCodes;
+
+/** The base of every error this project throws on purpose: `code` is stable and registered in ErrorRegistry. */
+export class SidecarError extends Error {
+  readonly code: RegisteredCode;
+
+  constructor(code: RegisteredCode, message: string, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'SidecarError';
+    this.code = code;
+  }
+}
+
+/** A wrong command line: the message says what is wrong; the caller prints it with the usage and exits 2. */
+export class UsageError extends SidecarError {
+  declare readonly code: 'USAGE';
+
+  constructor(message: string) {
+    super('USAGE', message);
+    this.name = 'UsageError';
+  }
+}
+
 export class ProxyError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
