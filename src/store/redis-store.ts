@@ -1,5 +1,6 @@
 /**
- * Token store shared by many replicas through Redis (standalone, Sentinel or Cluster): issue 3.
+ * Token store shared by many replicas through Redis (standalone, Sentinel or Cluster). What it guarantees:
+ * ARCHITECTURE.md ("What each store guarantees"); how to run it: docs/redis.md.
  *
  * - read: HMGET of the record hash, then decode (and decrypt, with an encryptionKey).
  * - compareAndSet: a Lua script compares the clear-text generation field with the expected one (the
