@@ -195,8 +195,7 @@ export async function createRedisStore(input: RedisStoreOptions): Promise<TokenS
 
   /**
    * With an encryptionKey, the prefix carries a key-check entry sealed with the first encryptionKey used on
-   * it: a replica started with another key fails here, at start-up, instead of failing every read later
-   * (issue 3 §7).
+   * it: a replica started with another key fails here, at start-up, instead of failing every read later.
    */
   async function verifyEncryptionKey(): Promise<void> {
     let stored = await run('key check', undefined, () => commands.get(keys.keyCheck));
