@@ -1,5 +1,5 @@
 /**
- * Key layout (issue 3 §7): one hash tag per credential, so its record, lock and change channel hash to one
+ * Key layout (docs/redis.md, "Keys"): one hash tag per credential, so its record, lock and change channel hash to one
  * Cluster slot and a script may touch them together.
  *
  *   {<prefix><key>}:record    HASH generation, writer, digest, blob
