@@ -1,5 +1,5 @@
 /**
- * The store's Lua scripts. Each is idempotent (issue 3 §5): a reply lost after Redis ran the script, and the
+ * The store's Lua scripts. Each is idempotent: a reply lost after Redis ran the script, and the
  * caller's retry, must not turn a success into a failure or take effect twice.
  *
  * Scripts are sent with EVALSHA, and as EVAL only when the server does not know them yet (NOSCRIPT: a new
