@@ -1,6 +1,6 @@
 /**
  * How a TokenRecord is stored in Redis: JSON, or with an encryptionKey AES-256-GCM over that JSON
- * (issue 3 §7), with a random 12-byte nonce per write. Stored as `<version>.<nonce>.<ciphertext+tag>`
+ * with a random 12-byte nonce per write. Stored as `<version>.<nonce>.<ciphertext+tag>`
  * (base64 parts); the version says what the associated data is:
  *
  *   v2  the full Redis key of the record (key prefix included) and the generation, so a blob moved to
