@@ -1,5 +1,5 @@
 /**
- * The store's two Redis connections, tuned for faults (issue 3 §5), and the deadline every command runs under.
+ * The store's two Redis connections, tuned for faults (a Redis that dies, freezes or fails over), and the deadline every command runs under.
  *
  * ioredis 6.0.0 defaults take 73 s to fail a command while Redis is down (reconnect backoff up to 5 s, 20
  * retries per request), wait forever on a Redis that stops answering, and re-send commands whose reply was
