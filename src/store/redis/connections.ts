@@ -9,7 +9,7 @@
  *   - maxRetriesPerRequest 1 and autoResendUnfulfilledCommands false: a command in flight when the connection
  *     drops fails on the next reconnect attempt and is never re-sent behind our back (the caller retries,
  *     and every script is idempotent). With resend off, 6.0.0 can leave such a promise pending forever
- *     (ioredis issue 2193), so `withDeadline` puts a second, independent bound on every operation;
+ *     (github.com/redis/ioredis/issues/2193), so `withDeadline` puts a second, independent bound on every operation;
  *   - retryStrategy capped at 1 s, so Redis coming back is noticed within a second;
  *   - keepAlive and a bounded connectTimeout; lazyConnect, so create() connects explicitly and fails clearly.
  * The commands (lock, commit, read) have their own connection; pub/sub has another (ChangeSubscriber).
