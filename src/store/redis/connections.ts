@@ -147,7 +147,7 @@ export function watchCommandClient(client: CommandClient, endpoint: string, onEv
 
 /**
  * Resolves or rejects like `promise`, but rejects after `ms` at the latest: the second
- * net under ioredis's own commandTimeout (see ioredis issue 2193 above).
+ * net under ioredis's own commandTimeout (see ioredis#2193 above).
  */
 export function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
