@@ -1,5 +1,5 @@
 /**
- * Reads a token endpoint's answer in whatever shape the three APIs use (shared/PROVIDERS.md §5):
+ * Reads a token endpoint's answer in whatever shape the three APIs use (docs/providers.md):
  * JSON or XML whatever the Content-Type says, flat or wrapped in `response`, `expires_in` as a number,
  * a numeric string, or an epoch in seconds or milliseconds.
  */
