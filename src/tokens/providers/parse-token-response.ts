@@ -15,7 +15,7 @@ export interface TokenResponse {
   readonly tokenType: string | undefined;
 }
 
-/** Values above these are epochs rather than durations (PROVIDERS.md: Apiax calls expires_in a JAVA_TIMESTAMP). */
+/** Values above these are epochs rather than durations (docs/providers.md: Apiax calls expires_in a JAVA_TIMESTAMP). */
 const EPOCH_SECONDS_THRESHOLD = 1e9;
 const EPOCH_MILLIS_THRESHOLD = 1e12;
 
