@@ -1,5 +1,5 @@
 /**
- * What differs between the three APIs (see shared/PROVIDERS.md), expressed as settings of one generic
+ * What differs between the three APIs (see docs/providers.md), expressed as settings of one generic
  * OAuth2 refresh client. A preset only fills in defaults; every setting can be overridden in proxy.yaml.
  */
 import type { PresetName } from '../../config/schema.js';
