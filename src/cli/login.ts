@@ -161,7 +161,7 @@ async function openCallback(upstream: UpstreamConfig, options: LoginOptions): Pr
     const code = waitForCallback(server, {
       path: new URL(redirectUri).pathname,
       state,
-      // Collaborate does not echo state (PROVIDERS.md); the others do (RFC 6749 §4.1.2), so a missing state
+      // Collaborate does not echo state (docs/providers.md); the others do (RFC 6749 §4.1.2), so a missing state
       // there is an attack or a bug.
       stateRequired: upstream.auth.preset !== 'collaborate',
       timeoutMs,
