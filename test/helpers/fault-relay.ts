@@ -1,6 +1,6 @@
 /**
  * A TCP relay between ONE client (a proxy replica) and one server (Redis) whose behaviour a test switches
- * while it runs, to play the network faults of issue 9 at the byte level:
+ * while it runs, to play network faults between a replica and its store at the byte level:
  *   - pass: bytes flow both ways (the start state);
  *   - stall: bytes are held both ways, closes too, and delivered in order on pass(), like a link that
  *     stopped moving packets for a while (nothing is lost, everything arrives late);
