@@ -1,6 +1,6 @@
 /**
  * Proxy replicas as real OS processes (`oauth-sidecar serve`, which runs dist/), for the many-replica
- * tests of issue 3: each replica can be SIGKILLed, frozen (SIGSTOP) and resumed like a crashed or
+ * Redis tests (test/integration/redis-processes*.test.ts): each replica can be SIGKILLed, frozen (SIGSTOP) and resumed like a crashed or
  * stalled pod. Every child is killed when the test that started it finishes (run-cli registers it).
  * Also a traffic generator that keeps a steady stream of requests going while a test breaks things.
  */
