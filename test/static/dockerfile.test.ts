@@ -1,5 +1,5 @@
 /**
- * The container image, checked without a container engine (issue 4 §1: none runs on the build machines).
+ * The container image, checked without a container engine (none runs on the build machines).
  * A small Dockerfile parser feeds a list of named rules; each rule must pass on the real Dockerfile, and
  * a mutant list proves that each one fails when the Dockerfile breaks in the way the rule is about.
  */
