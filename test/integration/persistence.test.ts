@@ -1,5 +1,5 @@
 /**
- * Behaviours 7 and 10 of issue 2: the durable file store (rotated refresh tokens survive a restart, a
+ * The durable file store (rotated refresh tokens survive a restart, a
  * spent seed is never resent, mode 0600, a corrupt file stops start-up untouched) and stopping the
  * proxy while a request is in flight.
  */
