@@ -1,5 +1,5 @@
 /**
- * Behaviours 4 and 6 of issue 2 through the real proxy and the fake providers: each preset's token
+ * Tokens through the real proxy and the fake providers: each preset's token
  * request on the wire, rotation, early refresh on the clock, transient token endpoint failures.
  * (Dead credentials: credential.test.ts.)
  */
