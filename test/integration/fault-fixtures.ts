@@ -1,5 +1,5 @@
 /**
- * Shared by the issue 9 fault tests (token-core-faults, token-endpoint-outage): one request through a
+ * Shared by the token-core fault tests (token-core-faults, token-endpoint-outage): one request through a
  * proxy reduced to what the tests judge (status, the proxy's error code, Retry-After), never hanging.
  */
 
