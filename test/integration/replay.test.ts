@@ -1,5 +1,5 @@
 /**
- * Behaviours 4 and 5 of issue 2 through the real proxy: a rejected token is refreshed (single-flight,
+ * Replays through the real proxy: a rejected token is refreshed (single-flight,
  * generation-checked) and the request replayed exactly once with identical bytes; streamed or large
  * bodies are not replayed; a 403 for other reasons is bounded.
  */
