@@ -1,5 +1,5 @@
 /**
- * Behaviour 6 of issue 2, dead credentials: a spent or unknown refresh token stops refreshing and says so
+ * Dead credentials: a spent or unknown refresh token stops refreshing and says so
  * loudly (readiness, metric, error log, 503 CREDENTIAL_DEAD), and is never sent again. Apiax with a
  * username and password revives itself through the password grant.
  */
