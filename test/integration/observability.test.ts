@@ -1,5 +1,5 @@
 /**
- * Behaviours 8 and 9 of issue 2 and the admin listener: access and refresh log lines, no secret in any
+ * Logs, metrics and the admin listener: access and refresh log lines, no secret in any
  * log line, admin answer or error body, /status and /metrics contents, and no store round-trip on the
  * request path.
  */
