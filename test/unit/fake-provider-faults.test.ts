@@ -1,5 +1,5 @@
 /**
- * The fake provider's fault knobs for issue 9: arbitrary non-OAuth answers from the token endpoint (a WAF
+ * The fake provider's fault knobs for the token-core fault tests: arbitrary non-OAuth answers from the token endpoint (a WAF
  * page, a redirect), the gate that holds token requests until the test releases or discards them, and
  * how often a refresh token was presented.
  */
