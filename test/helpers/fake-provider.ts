@@ -1,4 +1,4 @@
-// Test doubles of the three upstream OAuth APIs (facts in PROVIDERS.md), as real HTTP servers.
+// Test doubles of the three upstream OAuth APIs (facts in docs/providers.md), as real HTTP servers.
 export { startFakeProvider } from './fake-provider/server.js';
 export type {
   ApiBehaviour,
