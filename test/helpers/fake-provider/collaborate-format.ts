@@ -3,7 +3,7 @@ import type { ResolvedOptions } from './options.js';
 import type { IssuedPair } from './token-store.js';
 import { formatExpiresIn, type GrantError, type WireFormat } from './wire-format.js';
 
-// The trap from PROVIDERS.md: instances serve JSON token bodies labelled text/html.
+// The trap from docs/providers.md: instances serve JSON token bodies labelled text/html.
 const JSON_AS_HTML = 'text/html; charset=utf-8';
 
 // Undocumented upstream [I]; wording chosen to be plausible, clients must key on `error` only.
