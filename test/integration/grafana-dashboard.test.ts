@@ -307,7 +307,7 @@ describe('Grafana dashboard against a running proxy', () => {
   it('every metric and label the dashboard queries is exported by the proxy', () => {
     const dashboard = loadDashboard();
     const queried = new Set(queriesOf(dashboard).flatMap((query) => metricsIn(query.expr)));
-    // Every metric the issue names is on the dashboard (histograms through _bucket).
+    // Every metric docs/operations.md lists is on the dashboard (histograms through _bucket).
     expect([...queried].sort()).toEqual([
       'oauth_sidecar_credential_dead',
       'oauth_sidecar_replays_total',
