@@ -365,7 +365,7 @@ describe('Grafana dashboard against a running proxy', () => {
 });
 
 describe('Grafana dashboard file', () => {
-  it('is a Grafana dashboard with the panels the issue names, units, and the upstream variable', () => {
+  it('is a Grafana dashboard with the panels docs/operations.md names, units, and the upstream variable', () => {
     const dashboard = loadDashboard();
     expect(dashboard.schemaVersion).toBeGreaterThanOrEqual(36);
     const panels = panelsOf(dashboard);
