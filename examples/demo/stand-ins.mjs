@@ -1,6 +1,6 @@
 /**
- * Local stand-ins for the three upstream APIs the sidecar knows (see /work/shared/PROVIDERS.md, or the
- * README's provider notes), small enough to read in one sitting. Each stand-in is one HTTP server on
+ * Local stand-ins for the three upstream APIs the sidecar knows (see docs/providers.md), small enough to
+ * read in one sitting. Each stand-in is one HTTP server on
  * 127.0.0.1 (port 0 by default) with
  *
  *   - a token endpoint that accepts only `grant_type=refresh_token`, issues an access token with a short
