@@ -1,4 +1,4 @@
-# oauth-sidecar container image (issue 4 §1). Build with deploy/build-image.sh (docker or buildah).
+# oauth-sidecar container image (docs/kubernetes.md). Build with deploy/build-image.sh (docker or buildah).
 #
 # Three stages: `build` compiles dist/ with the dev dependencies (tsc), `prod-deps` installs only the
 # production dependencies, and the runtime stage copies dist/, bin/, package.json and those
