@@ -182,11 +182,11 @@ upstreams:
 upstreams:
   creds:
     target: https://user:pass@example.com/api
-    path: /shared
+    path: /common
     auth: { preset: oauth2, tokenUrl: https://example.com/token }
   query:
     target: https://example.com/api?x=1
-    path: /shared/
+    path: /common/
     auth: { preset: oauth2, tokenUrl: https://example.com/token }
   fragment:
     target: https://example.com/api#top
@@ -202,7 +202,7 @@ upstreams:
       expect.arrayContaining([
         'upstreams.creds.target: credentials in the URL are not allowed; use auth',
         'upstreams.query.target: must not have a query or fragment',
-        'upstreams.query.path: /shared is already routed to creds',
+        'upstreams.query.path: /common is already routed to creds',
         'upstreams.fragment.target: must not have a query or fragment',
         'upstreams.fragment.path: must not contain . or .. segments',
         'upstreams.root.path: must not be the root; every upstream needs its own prefix',
