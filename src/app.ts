@@ -66,7 +66,7 @@ export function createApp(config: Config, options: AppOptions): App {
     store = countStoreOperations(options.store ?? (await openStore(config, logger, owner)), metrics.storeOperations);
     for (const upstream of config.upstreams) {
       const client = createOAuth2Client(upstream.auth);
-      const manager = new TokenManager({ upstream, store, client, logger, metrics, owner });
+      const manager = new TokenManager({ upstream, store, client, logger, metrics: metrics.tokens, owner });
       clients.push(client);
       managers.push(manager);
       routes.push(createRoute(upstream, manager, metrics, { inboundKeyHeader: config.inboundAuth.header }));

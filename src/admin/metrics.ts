@@ -3,8 +3,7 @@
  * Label values are upstream names, status codes and fixed outcome words: bounded, and never secret.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-
-export type RefreshOutcome = 'success' | 'transient_error' | 'credential_dead' | 'client_rejected' | 'adopted';
+import type { TokenMetrics } from '../tokens/token-metrics.js';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -17,6 +16,8 @@ export interface Metrics {
   readonly credentialDead: Gauge<'upstream'>;
   readonly storeOperations: Counter<'operation'>;
   readonly storeWriteFailures: Counter<'upstream'>;
+  /** The token core's reports, counted on the metrics above. */
+  readonly tokens: TokenMetrics;
   /** Where the time-to-expiry gauge reads from when scraped (set once the token managers exist). */
   setExpirySource(source: () => Iterable<{ upstream: string; expiresInSeconds: number | undefined }>): void;
 }
@@ -27,7 +28,7 @@ export function createMetrics(): Metrics {
   collectDefaultMetrics({ register: registry, prefix });
   const registers = [registry];
   let expirySource: () => Iterable<{ upstream: string; expiresInSeconds: number | undefined }> = () => [];
-  return {
+  const metrics: Omit<Metrics, 'tokens'> = {
     setExpirySource(source) {
       expirySource = source;
     },
@@ -66,4 +67,14 @@ export function createMetrics(): Metrics {
     storeOperations: new Counter({ name: `${prefix}store_operations_total`, help: 'Token store operations (never on the request path)', labelNames: ['operation'], registers }),
     storeWriteFailures: new Counter({ name: `${prefix}store_write_failures_total`, help: 'Failed writes of a new token record (retried until they land)', labelNames: ['upstream'], registers }),
   };
+  const tokens: TokenMetrics = {
+    refreshEnded(upstream, outcome, reason, latencySeconds) {
+      metrics.refreshes.inc({ upstream, outcome, reason });
+      if (latencySeconds !== undefined) metrics.refreshDuration.observe({ upstream }, latencySeconds);
+    },
+    replayEnded: (upstream, outcome) => metrics.replays.inc({ upstream, outcome }),
+    credentialDead: (upstream, dead) => metrics.credentialDead.set({ upstream }, dead ? 1 : 0),
+    storeWriteFailed: (upstream) => metrics.storeWriteFailures.inc({ upstream }),
+  };
+  return { ...metrics, tokens };
 }

@@ -12,12 +12,13 @@ import { errors as undiciErrors } from 'undici';
 import { ProxyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createAccessLog, type AccessLog } from './access-log.js';
-import type { CurrentToken } from '../tokens/token-manager.js';
+import type { CurrentToken } from '../tokens/credential.js';
 import type { BodyBudget } from './body-budget.js';
 import { BodyIdleWatch } from './body-idle.js';
 import { sendProxyError } from './error-response.js';
 import { forward, sendHeld, type ForwardResult, type HeldResponse } from './forward.js';
 import { upstreamRequestHeaders } from './header-rules.js';
+import { sendWithReplay } from './replay.js';
 import { STREAMED, hasBody, readBody, replayableLength } from './request-body.js';
 import type { Route } from './route.js';
 import { hostNamingListener, type createTargetResolver } from './request-target.js';
@@ -137,26 +138,15 @@ export function createRequestHandler(options: RequestHandlerOptions): (req: Inco
       return result;
     };
 
-    const replayOn = route.upstream.replayOn;
-    const first = await send(token, (status) => {
-      if (!replayOn.has(status)) return false;
-      if (replayable) return route.tokens.replayDecision(token.generation) !== 'none';
-      // A streamed body cannot be sent twice, but the next request should find a fresh token.
-      route.tokens.rejectedWithoutReplay(token.generation);
-      return false;
+    const result = await sendWithReplay({
+      credential: route.tokens,
+      replayOn: route.upstream.replayOn,
+      token,
+      replayable,
+      send,
+      onReplay: () => void (context.replayed = true),
     });
-    if (first.kind !== 'held') return settle(res, context, first);
-
-    const fresh = await route.tokens.replacementFor(token.generation);
-    if (!fresh) {
-      route.tokens.replayImpossible();
-      return answerHeld(res, context, first.response);
-    }
-    context.replayed = true;
-    const second = await send(fresh, () => false);
-    const accepted = second.kind === 'sent' && !replayOn.has(second.status);
-    route.tokens.replayAnswered(fresh.generation, accepted);
-    settle(res, context, second);
+    settle(res, context, result);
   }
 }
 

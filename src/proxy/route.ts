@@ -7,7 +7,7 @@ import { Pool } from 'undici';
 import type { Counter, Histogram } from 'prom-client';
 import type { UpstreamConfig } from '../config/types.js';
 import type { Metrics } from '../admin/metrics.js';
-import type { TokenManager } from '../tokens/token-manager.js';
+import type { Credential } from '../tokens/credential.js';
 import type { RequestHeaderRules } from './header-rules.js';
 import type { ResponseScope } from './response-scope.js';
 import { UpstreamQueue } from './upstream-queue.js';
@@ -16,7 +16,7 @@ export interface Route {
   readonly routePath: string;
   readonly targetBasePath: string;
   readonly upstream: UpstreamConfig;
-  readonly tokens: TokenManager;
+  readonly tokens: Credential;
   readonly pool: Pool;
   readonly queue: UpstreamQueue;
   readonly responseScope: ResponseScope;
@@ -31,7 +31,7 @@ export interface RouteOptions {
   readonly inboundKeyHeader: string;
 }
 
-export function createRoute(upstream: UpstreamConfig, tokens: TokenManager, metrics: Metrics, options: RouteOptions): Route {
+export function createRoute(upstream: UpstreamConfig, tokens: Credential, metrics: Metrics, options: RouteOptions): Route {
   const pool = new Pool(upstream.targetOrigin, {
     connections: upstream.maxConnections,
     connect: { timeout: upstream.connectTimeoutMs },

@@ -3,17 +3,16 @@
  * many refreshes and replays the last hour saw. Feeds the Prometheus counters too, so the status page
  * and the metrics never disagree about what was counted.
  */
-import type { Metrics, RefreshOutcome } from '../admin/metrics.js';
+import type { RefreshOutcome, ReplayOutcome, TokenMetrics } from './token-metrics.js';
 import { systemClock, type Clock } from './clock.js';
 import { RecentCount } from './recent-count.js';
 import type { LastRefresh, RecentActivity } from './token-status.js';
 
-/** accepted/rejected: the request was sent again with a newer token; no_new_token: there was none to send. */
-export type ReplayOutcome = 'accepted' | 'rejected' | 'no_new_token';
+export type { ReplayOutcome } from './token-metrics.js';
 
 export class RefreshHistory {
   readonly #upstream: string;
-  readonly #metrics: Metrics;
+  readonly #metrics: TokenMetrics;
   readonly #clock: Clock;
   #last: LastRefresh | undefined;
   readonly #refreshes = new RecentCount();
@@ -21,7 +20,7 @@ export class RefreshHistory {
   readonly #replays = new RecentCount();
   readonly #rejectedReplays = new RecentCount();
 
-  constructor(upstream: string, metrics: Metrics, clock: Clock = systemClock) {
+  constructor(upstream: string, metrics: TokenMetrics, clock: Clock = systemClock) {
     this.#upstream = upstream;
     this.#metrics = metrics;
     this.#clock = clock;
@@ -29,9 +28,8 @@ export class RefreshHistory {
 
   /** A refresh attempt ended. 'adopted' means another replica's newer record was taken instead of a token call. */
   refreshEnded(outcome: RefreshOutcome, reason: string, latencyMs: number, error?: string): void {
-    this.#metrics.refreshes.inc({ upstream: this.#upstream, outcome, reason });
+    this.#metrics.refreshEnded(this.#upstream, outcome, reason, outcome === 'adopted' ? undefined : latencyMs / 1000);
     if (outcome !== 'adopted') {
-      this.#metrics.refreshDuration.observe({ upstream: this.#upstream }, latencyMs / 1000);
       this.#refreshes.add(this.#clock.now());
       if (outcome !== 'success') this.#failedRefreshes.add(this.#clock.now());
     }
@@ -39,7 +37,7 @@ export class RefreshHistory {
   }
 
   replayEnded(outcome: ReplayOutcome): void {
-    this.#metrics.replays.inc({ upstream: this.#upstream, outcome });
+    this.#metrics.replayEnded(this.#upstream, outcome);
     if (outcome === 'no_new_token') return;
     this.#replays.add(this.#clock.now());
     if (outcome === 'rejected') this.#rejectedReplays.add(this.#clock.now());

@@ -10,8 +10,9 @@
 import type { AuthConfig, UpstreamConfig } from '../config/types.js';
 import { ProxyError, StoreError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Metrics } from '../admin/metrics.js';
+import type { Credential, CurrentToken, ReplayReport } from './credential.js';
 import { RefreshHistory } from './refresh-history.js';
+import type { TokenMetrics } from './token-metrics.js';
 import type { TokenRecord, TokenStore } from '../store/token-store.js';
 import { systemClock, type Clock, type Timer } from './clock.js';
 import { retryCommit } from './commit-retry.js';
@@ -27,16 +28,10 @@ import type { TokenStatus } from './token-status.js';
 import { describeTokenState } from './describe-token-state.js';
 
 export type { ReplayDecision } from './replay-policy.js';
+export type { CurrentToken } from './credential.js';
 
 /** A store that could not be read is tried again at least this often (and at once when it announces itself). */
 const MAX_LOAD_RETRY_MS = 5000;
-
-export interface CurrentToken {
-  readonly generation: number;
-  readonly expiresAt: number;
-  /** The ready-made header value, so the request path does no string work. */
-  readonly authorization: string;
-}
 
 export type RefreshReason = 'startup' | 'scheduled' | 'expired' | 'rejected' | 'retry';
 
@@ -45,7 +40,7 @@ export interface TokenManagerOptions {
   store: TokenStore;
   client: TokenClient;
   logger: Logger;
-  metrics: Metrics;
+  metrics: TokenMetrics;
   /** This replica's id: lease owner, mark owner and record writer. */
   owner: string;
   clock?: Clock;
@@ -59,12 +54,12 @@ interface Unavailable {
   readonly reason: string;
 }
 
-export class TokenManager {
+export class TokenManager implements Credential {
   readonly #upstream: UpstreamConfig;
   readonly #auth: AuthConfig;
   readonly #store: TokenStore;
   readonly #log: Logger;
-  readonly #metrics: Metrics;
+  readonly #metrics: TokenMetrics;
   readonly #clock: Clock;
   readonly #random: () => number;
   readonly #deps: RefreshDeps;
@@ -193,20 +188,22 @@ export class TokenManager {
     return this.#waitForToken((token) => token.generation > rejectedGeneration);
   }
 
-  /**
-   * A rejection of a request whose body could not be kept for a replay: the next request should find a
-   * fresh token, but no replay will test it, so it is not marked as fetched after a rejection.
-   */
-  rejectedWithoutReplay(rejectedGeneration: number): void {
+  onRejection(rejectedGeneration: number, replayable: boolean): boolean {
+    if (replayable) return this.replayDecision(rejectedGeneration) !== 'none';
+    // The body cannot be sent twice, but the next request should find a fresh token. No replay will test
+    // that token, so it is not marked as fetched after a rejection.
     if (this.replayDecision(rejectedGeneration) === 'refresh') void this.refresh('rejected');
+    return false;
   }
 
   /**
-   * The replay with `generation` was answered. Accepted: the rejection was about the token after all, so
+   * How a replay went. Accepted: the rejection was about the token after all, so
    * the record stops saying otherwise, for every replica and after a restart (a write the request does
    * not wait for, only after rejection-triggered refreshes).
    */
-  replayAnswered(generation: number, accepted: boolean): void {
+  replayEnded(report: ReplayReport): void {
+    if (report === 'no_new_token') return this.#history.replayEnded('no_new_token');
+    const { generation, accepted } = report;
     this.#history.replayEnded(accepted ? 'accepted' : 'rejected');
     if (!accepted) return;
     this.#trustedGeneration = generation;
@@ -228,11 +225,6 @@ export class TokenManager {
     } catch {
       // Only a hint for the other replicas; this one already trusts the token.
     }
-  }
-
-  /** A replay could not be made: no newer token. */
-  replayImpossible(): void {
-    this.#history.replayEnded('no_new_token');
   }
 
   status(): TokenStatus {
@@ -403,13 +395,13 @@ export class TokenManager {
 
   /** A pair the store did not take: written back before anything else happens to this credential. */
   #keepWritingBack(record: TokenRecord, expectedGeneration: number, lease: Parameters<typeof retryCommit>[0]['lease']): void {
-    this.#metrics.storeWriteFailures.inc({ upstream: this.name });
+    this.#metrics.storeWriteFailed(this.name);
     this.#unstored = retryCommit({
       deps: this.#deps,
       expectedGeneration,
       record,
       lease,
-      onAttemptFailed: () => this.#metrics.storeWriteFailures.inc({ upstream: this.name }),
+      onAttemptFailed: () => this.#metrics.storeWriteFailed(this.name),
       onLanded: (stored) => {
         this.#unstored = undefined;
         this.#settle(stored);
@@ -466,7 +458,7 @@ export class TokenManager {
       : undefined;
     // A new seed (the seed command, or a revived dead credential) answers "no refresh token yet".
     if (record && !record.dead && (wasDead || record.source === 'seed-command' || !record.accessToken) && this.#auth.missing.length === 0) this.#needsCredentials = undefined;
-    this.#metrics.credentialDead.set({ upstream: this.name }, record?.dead ? 1 : 0);
+    this.#metrics.credentialDead(this.name, Boolean(record?.dead));
     this.#notify();
   }
 

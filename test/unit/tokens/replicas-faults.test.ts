@@ -168,7 +168,7 @@ describe('replicas sharing a store (fake clock)', () => {
 
     // A request a replayed with its own pair was accepted: a trusts it, but must not write its pair as a note.
     a.link.restore();
-    a.manager.replayAnswered(3, true);
+    a.manager.replayEnded({ generation: 3, accepted: true });
     await c.clock.advance(0);
     expect((await c.store.read(UPSTREAM))?.accessToken).toBe('at-3');
     await c.clock.advanceUntil(() => a.manager.current()?.authorization === 'Bearer at-3', 10_000);
@@ -208,7 +208,7 @@ describe('replicas sharing a store (fake clock)', () => {
       await c.clock.advance(0);
       const fresh = await pending;
       replays += 1;
-      replica.manager.replayAnswered(fresh?.generation ?? 0, false); // the replay is refused too
+      replica.manager.replayEnded({ generation: fresh?.generation ?? 0, accepted: false }); // the replay is refused too
       await c.clock.advance(100);
     }
     expect(c.endpoint.requests).toHaveLength(2); // the first token, and one refresh for all 20 rejections
@@ -247,13 +247,13 @@ describe('replicas sharing a store (fake clock)', () => {
     await c.clock.advance(0);
     await pending;
     expect(b.manager.replayDecision(3)).toBe('none');
-    a.manager.replayAnswered(3, true);
+    a.manager.replayEnded({ generation: 3, accepted: true });
     await c.clock.advance(0);
     expect((await c.store.read(UPSTREAM))?.fetchedAfterRejection).toBeUndefined();
     // The upstream revokes the token early: a plain GET's rejection refreshes and replays, on any replica.
     expect(b.manager.replayDecision(3)).toBe('refresh');
 
-    a.manager.rejectedWithoutReplay(3);
+    a.manager.onRejection(3, false);
     await c.clock.advance(0);
     c.endpoint.last.succeed();
     await c.clock.advance(0);
@@ -271,7 +271,7 @@ describe('replicas sharing a store (fake clock)', () => {
     await c.clock.advance(0);
     await pending;
     expect(a.manager.replayDecision(3)).toBe('none');
-    a.manager.replayAnswered(3, true);
+    a.manager.replayEnded({ generation: 3, accepted: true });
     expect(a.manager.replayDecision(3)).toBe('refresh');
   });
 

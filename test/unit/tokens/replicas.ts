@@ -77,7 +77,7 @@ export function cluster(authYaml: string[] = [], upstreamYaml: string[] = []): C
         store: link,
         client: endpoint,
         logger: createLogger({ level: 'debug', destination }),
-        metrics: createMetrics(),
+        metrics: createMetrics().tokens,
         owner: name,
         clock,
         random: () => 0.5,
