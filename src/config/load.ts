@@ -8,7 +8,7 @@ import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import { presets } from '../tokens/providers/presets.js';
+import { presets } from './presets.js';
 import { interpolateEnv } from './interpolate.js';
 import { configSchema, upstreamSchema, type RawAuth, type RawConfig, type RawUpstream } from './schema.js';
 import { Secret } from './secret.js';

@@ -1,5 +1,5 @@
 import type { PresetName } from './schema.js';
-import type { ClientAuth } from '../tokens/providers/presets.js';
+import type { ClientAuth } from './presets.js';
 import type { Secret } from './secret.js';
 
 export interface Endpoint {

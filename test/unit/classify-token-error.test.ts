@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { TokenEndpointError } from '../../src/errors.js';
 import { classifyTokenError } from '../../src/tokens/providers/classify-token-error.js';
-import { presets } from '../../src/tokens/providers/presets.js';
+import { presetVerdicts as presets } from '../../src/tokens/providers/verdicts.js';
 
 const REFRESH_TOKEN = 'eyJhbGciOiJIUzI1NiJ9.refresh-token-Secret-4f1c';
 const CLIENT_SECRET = 'client-secret-9QzK';

@@ -7,7 +7,7 @@
  */
 import { TokenEndpointError, type TokenFailureKind } from '../../errors.js';
 import { parseBody } from './parse-token-response.js';
-import type { Preset, ProviderAnswer } from './presets.js';
+import type { ProviderAnswer, Verdict } from './verdicts.js';
 
 /** RFC 6749 §5.2 codes that reject the client itself. */
 const CLIENT_VERDICTS = new Set(['invalid_client', 'unauthorized_client']);
@@ -20,13 +20,13 @@ export function classifyTokenError(
   bodyText: string,
   retryAfter: string | undefined,
   secretsToHide: readonly string[],
-  preset?: Pick<Preset, 'verdictOf'>,
+  presetVerdict?: Verdict,
 ): TokenEndpointError {
   const answer = providerAnswer(bodyText);
   const detail = sanitize([answer?.code, answer?.description].filter(Boolean).join(': '), secretsToHide);
   const message = `token endpoint answered HTTP ${status}${detail ? ` (${detail})` : ''}`;
   const retryAfterMs = parseRetryAfter(retryAfter);
-  const kind = kindOf(status, answer, preset);
+  const kind = kindOf(status, answer, presetVerdict);
   const details = {
     httpStatus: status,
     ...(answer?.code ? { providerCode: sanitize(answer.code, secretsToHide) } : {}),
@@ -36,11 +36,11 @@ export function classifyTokenError(
   return new TokenEndpointError(kind, message, details);
 }
 
-function kindOf(status: number, answer: ProviderAnswer | undefined, preset: Pick<Preset, 'verdictOf'> | undefined): TokenFailureKind {
+function kindOf(status: number, answer: ProviderAnswer | undefined, presetVerdict: Verdict | undefined): TokenFailureKind {
   // A verdict comes with a client error status; a gateway may forward anything on a 3xx, 408, 429 or 5xx.
   if (status < 400 || status >= 500 || status === 408 || status === 429 || !answer) return 'transient';
-  const presetVerdict = preset?.verdictOf?.(status, answer);
-  if (presetVerdict) return presetVerdict;
+  const verdict = presetVerdict?.(status, answer);
+  if (verdict) return verdict;
   if (answer.shape !== 'oauth') return 'transient';
   if (answer.code === 'invalid_grant') return 'credential_dead';
   if (answer.code && CLIENT_VERDICTS.has(answer.code)) return 'client_rejected';

@@ -8,7 +8,7 @@ import type { AuthConfig } from '../../config/types.js';
 import { TokenEndpointError } from '../../errors.js';
 import { classifyTokenError } from './classify-token-error.js';
 import { parseBody, readTokenResponse, type TokenResponse } from './parse-token-response.js';
-import { presets } from './presets.js';
+import { presetVerdicts } from './verdicts.js';
 
 export type TokenGrant =
   | { readonly type: 'refresh_token'; readonly refreshToken: string }
@@ -54,7 +54,7 @@ export function createOAuth2Client(auth: AuthConfig): TokenClient {
       const neverSent = code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || error instanceof undiciErrors.ConnectTimeoutError;
       throw new TokenEndpointError('transient', `token request failed: ${describeNetworkError(error)}`, { cause: error, grantMayBeSpent: !neverSent });
     }
-    if (status < 200 || status >= 300) throw classifyTokenError(status, text, retryAfter, secrets, presets[auth.preset]);
+    if (status < 200 || status >= 300) throw classifyTokenError(status, text, retryAfter, secrets, presetVerdicts[auth.preset]);
     const body = parseBody(text);
     const tokens = body ? readTokenResponse(body, sentAt) : undefined;
     if (!tokens) {

@@ -2,16 +2,7 @@
  * What differs between the three APIs (see docs/providers.md), expressed as settings of one generic
  * OAuth2 refresh client. A preset only fills in defaults; every setting can be overridden in proxy.yaml.
  */
-import type { PresetName } from '../../config/schema.js';
-import type { TokenFailureKind } from '../../errors.js';
-
-/** An error answer from a token endpoint that the provider's own format explains (see classify-token-error.ts). */
-export interface ProviderAnswer {
-  /** oauth: RFC 6749 §5.2 {"error": …} in JSON or XML; v3-envelope: {"error":{"failures":[{code}]}}; gateway: IBM API Connect {"httpMessage": …}. */
-  readonly shape: 'oauth' | 'v3-envelope' | 'gateway';
-  readonly code: string | undefined;
-  readonly description: string | undefined;
-}
+import type { PresetName } from './schema.js';
 
 export type ClientAuth = 'body' | 'basic' | 'headers' | 'none';
 
@@ -28,12 +19,6 @@ export interface Preset {
   /** Header names for clientAuth "headers" (v3 / IBM API Connect gateway). */
   readonly clientIdHeader: string;
   readonly clientSecretHeader: string;
-  /**
-   * The provider's documented verdicts beyond RFC 6749's `invalid_grant` / `invalid_client`: answers in its
-   * own error format that mean the credential (or the client) is rejected for good. Anything it does not
-   * recognise is an outage, never a verdict.
-   */
-  readonly verdictOf?: (status: number, answer: ProviderAnswer) => Exclude<TokenFailureKind, 'transient'> | undefined;
 }
 
 export const presets: Readonly<Record<PresetName, Preset>> = {
@@ -64,15 +49,6 @@ export const presets: Readonly<Record<PresetName, Preset>> = {
     needsClientSecret: true,
     clientIdHeader: 'x-ibm-client-id',
     clientSecretHeader: 'x-ibm-client-secret',
-    // A spent or expired refresh token is a 400 in v3's envelope (e.g. "Oauth code expired"); request
-    // validation failures share the envelope but say nothing about the token. The API gateway in front
-    // answers an unknown client with its own 401 body, and v3 itself with error.apikey.* codes.
-    verdictOf(status, answer) {
-      if (status === 400 && answer.shape === 'v3-envelope' && answer.code && !answer.code.startsWith('error.validation')) return 'credential_dead';
-      if (status === 401 && answer.shape === 'gateway' && answer.code === 'Unauthorized') return 'client_rejected';
-      if (status === 401 && answer.shape === 'v3-envelope' && answer.code?.startsWith('error.apikey')) return 'client_rejected';
-      return undefined;
-    },
   },
   // RFC 6749 §2.3.1: servers must support HTTP Basic for confidential clients.
   oauth2: {
