@@ -5,11 +5,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createAdminServer } from './admin/admin-server.js';
 import { createMetrics, type Metrics } from './admin/metrics.js';
-import type { Config, Endpoint } from './config/types.js';
+import type { Config } from './config/types.js';
 import type { Logger } from './log.js';
 import { BodyBudget } from './proxy/body-budget.js';
 import { createClientErrorHandler } from './proxy/client-error.js';
@@ -24,6 +24,8 @@ import { describeStore } from './store/describe-store.js';
 import { storeOpenedLater } from './store/store-opened-later.js';
 import { ProxyError, StoreError } from './errors.js';
 import { isLoopback } from './net/is-loopback.js';
+import { httpUrl } from './net/endpoint.js';
+import { listen } from './net/listen.js';
 import type { TokenStore } from './store/token-store.js';
 import { createOAuth2Client, type TokenClient } from './tokens/providers/oauth2-client.js';
 import { TokenManager } from './tokens/token-manager.js';
@@ -115,9 +117,9 @@ export function createApp(config: Config, options: AppOptions): App {
     let adminUrl: string | undefined;
     if (config.admin) {
       adminServer = createAdminServer({ registry: metrics.registry, statuses, isDraining: () => draining, version: options.version ?? 'dev', startedAt });
-      adminUrl = urlOf(await listen(adminServer, config.admin));
+      adminUrl = httpUrl(await listen(adminServer, config.admin));
     }
-    const proxyUrl = urlOf(proxyAddress);
+    const proxyUrl = httpUrl(proxyAddress);
     logger.info(
       { event: 'started', proxy: proxyUrl, admin: adminUrl ?? 'off', store: store.description, routes: routes.map((route) => `${route.routePath} -> ${route.upstream.targetOrigin}${route.upstream.targetBasePath}`) },
       `oauth-sidecar listening on ${proxyUrl}`,
@@ -172,17 +174,3 @@ async function openStore(config: Config, logger: Logger, owner: string): Promise
   }
 }
 
-function listen(server: Server, endpoint: Endpoint): Promise<AddressInfo> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(endpoint.port, endpoint.host, () => {
-      server.off('error', reject);
-      resolve(server.address() as AddressInfo);
-    });
-  });
-}
-
-function urlOf(address: AddressInfo): string {
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  return `http://${host}:${address.port}`;
-}

@@ -2,15 +2,16 @@
  * `oauth-sidecar check`: a human summary of a valid config. Presence of secrets only, never values.
  * Warnings (plain HTTP beyond loopback) are listed at the end; they do not make the config invalid.
  */
+import { formatHostPort } from '../net/endpoint.js';
 import type { Config } from '../config/types.js';
-import { describeStore, hostPort } from '../store/describe-store.js';
+import { describeStore} from '../store/describe-store.js';
 import { plainHttpWarnings } from './plain-http-warnings.js';
 
 export function describeConfig(config: Config): string {
   const lines = [
     `config ${config.source}: valid`,
-    `  proxy   http://${hostPort(config.listen)}`,
-    `  admin   ${config.admin ? `http://${hostPort(config.admin)}` : 'off'}`,
+    `  proxy   http://${formatHostPort(config.listen)}`,
+    `  admin   ${config.admin ? `http://${formatHostPort(config.admin)}` : 'off'}`,
     `  store   ${describeStore(config.store)}`,
   ];
   for (const upstream of config.upstreams) {

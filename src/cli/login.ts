@@ -11,7 +11,8 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP, type AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
-import { parseEndpoint } from '../config/load.js';
+import { parseEndpoint, type Endpoint } from '../net/endpoint.js';
+import { listen } from '../net/listen.js';
 import type { AuthConfig, Config, UpstreamConfig } from '../config/types.js';
 import { createStore } from '../store/create-store.js';
 import type { TokenStore } from '../store/token-store.js';
@@ -142,7 +143,7 @@ async function openCallback(upstream: UpstreamConfig, options: LoginOptions): Pr
   const state = randomBytes(24).toString('base64url');
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const server = createServer();
-  await listen(server, endpoint.host, endpoint.port);
+  await listenForCallback(server, endpoint);
   let flushed: Promise<unknown> = Promise.resolve();
   const close = async (): Promise<void> => {
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -288,9 +289,13 @@ function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
 }
 
-function listen(server: Server, host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) => reject(new Error(`cannot listen for the login callback on ${host}:${port} (${error.code ?? error.message})`)));
-    server.listen(port, host, () => resolve());
-  });
+/** The callback listener; a port in use is a clear error, not a stack trace. */
+async function listenForCallback(server: Server, endpoint: Endpoint): Promise<void> {
+  try {
+    await listen(server, endpoint);
+  } catch (cause) {
+    const error = cause as NodeJS.ErrnoException;
+    const { host, port } = endpoint;
+    throw new Error(`cannot listen for the login callback on ${host}:${port} (${error.code ?? error.message})`);
+  }
 }

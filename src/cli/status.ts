@@ -2,6 +2,7 @@
  * `oauth-sidecar status`: where each upstream's credential stands, from a running proxy's admin endpoint
  * or, when none answers, straight from the token store. Fingerprints only, never a token.
  */
+import { httpUrl } from '../net/endpoint.js';
 import type { Config, UpstreamConfig } from '../config/types.js';
 import { createStore } from '../store/create-store.js';
 import type { TokenRecord, TokenStore } from '../store/token-store.js';
@@ -53,8 +54,7 @@ export async function collectStatus(config: Config, adminUrl: string | undefined
 
 function configuredAdminUrl(config: Config): string | undefined {
   if (!config.admin) return undefined;
-  const host = config.admin.host.includes(':') ? `[${config.admin.host}]` : config.admin.host;
-  return `http://${host}:${config.admin.port}`;
+  return httpUrl(config.admin);
 }
 
 /** Asks the proxy's admin endpoint on every read. */

@@ -13,7 +13,8 @@ import { interpolateEnv } from './interpolate.js';
 import { configSchema, upstreamSchema, type RawAuth, type RawConfig, type RawUpstream } from './schema.js';
 import { Secret } from './secret.js';
 import { isLoopback } from '../net/is-loopback.js';
-import type { AuthConfig, Config, Endpoint, StoreConfig, UpstreamConfig } from './types.js';
+import { parseEndpoint } from '../net/endpoint.js';
+import type { AuthConfig, Config, StoreConfig, UpstreamConfig } from './types.js';
 
 /** Keys under `auth` that may instead be read from a file with the `…File` twin. */
 const fileBackedAuthKeys = ['clientId', 'clientSecret', 'refreshToken', 'username', 'password', 'tppToken'] as const;
@@ -244,12 +245,6 @@ function buildAuth(name: string, raw: RawAuth): AuthConfig {
     refreshWithoutLock: raw.refreshWithoutLock,
     missing,
   };
-}
-
-export function parseEndpoint(value: string): Endpoint {
-  const colon = value.lastIndexOf(':');
-  const host = value.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
-  return { host, port: Number(value.slice(colon + 1)) };
 }
 
 function stripTrailingSlash(path: string): string {

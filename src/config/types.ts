@@ -2,10 +2,8 @@ import type { PresetName } from './schema.js';
 import type { ClientAuth } from './presets.js';
 import type { Secret } from './secret.js';
 
-export interface Endpoint {
-  readonly host: string;
-  readonly port: number;
-}
+export type { Endpoint } from '../net/endpoint.js';
+import type { Endpoint } from '../net/endpoint.js';
 
 export interface AuthConfig {
   readonly preset: PresetName;

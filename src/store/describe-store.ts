@@ -1,11 +1,12 @@
 /** How a configured store is named in logs, `check` and `status`: the location, never a credential. */
+import { formatHostPort } from '../net/endpoint.js';
 import type { StoreConfig } from '../config/types.js';
 
 /** Where the tokens live, without credentials (a redis:// URL may carry a password). */
 export function describeStore(store: StoreConfig): string {
   if (store.type === 'file') return `file ${store.path}`;
   if (store.type === 'memory') return 'memory (lost on restart)';
-  const nodes = (list: readonly { host: string; port: number }[]) => list.map(hostPort).join(', ');
+  const nodes = (list: readonly { host: string; port: number }[]) => list.map(formatHostPort).join(', ');
   const where = store.url
     ? `redis ${redactUrl(store.url.reveal())}`
     : store.sentinels
@@ -24,6 +25,3 @@ function redactUrl(url: string): string {
   }
 }
 
-export function hostPort(endpoint: { host: string; port: number }): string {
-  return endpoint.host.includes(':') ? `[${endpoint.host}]:${endpoint.port}` : `${endpoint.host}:${endpoint.port}`;
-}

@@ -17,6 +17,7 @@
  * - Every operation fails within 2 x commandTimeoutMs with a StoreError naming the endpoint, operation
  *   and key, never record contents or a password (see redis/connections.ts for the ioredis settings).
  */
+import { formatHostPort } from '../net/endpoint.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { StoreError } from '../errors.js';
@@ -25,7 +26,6 @@ import {
   closeClient,
   createCommandClient,
   describeTopology,
-  formatAddress,
   reasonOf,
   RECONNECT_DELAY_CAP_MS,
   subscriberOptions,
@@ -68,7 +68,7 @@ export async function createRedisStore(input: RedisStoreOptions): Promise<TokenS
   const endpoint = (): string => {
     if (options.topology.kind !== 'sentinel') return target;
     const stream = (commands as Redis).status === 'ready' ? (commands as Redis).stream : undefined;
-    return stream?.remoteAddress ? `${target} (master ${formatAddress({ host: stream.remoteAddress, port: stream.remotePort ?? 0 })})` : target;
+    return stream?.remoteAddress ? `${target} (master ${formatHostPort({ host: stream.remoteAddress, port: stream.remotePort ?? 0 })})` : target;
   };
 
   /** Runs one store operation under the deadline, turning every failure into a StoreError without record contents. */
@@ -153,7 +153,7 @@ export async function createRedisStore(input: RedisStoreOptions): Promise<TokenS
   const subscriber = new ChangeSubscriber({
     pattern: keys.changePattern,
     connectionOptions: subscriberOptions(options, commands),
-    endpointOf: (connection) => (options.topology.kind === 'sentinel' ? target : formatAddress({ host: connection.host ?? '', port: connection.port ?? 0 })),
+    endpointOf: (connection) => (options.topology.kind === 'sentinel' ? target : formatHostPort({ host: connection.host ?? '', port: connection.port ?? 0 })),
     commandTimeoutMs: options.commandTimeoutMs,
     onMessage,
     onResubscribed: () => {

@@ -14,6 +14,7 @@
  *   - keepAlive and a bounded connectTimeout; lazyConnect, so create() connects explicitly and fails clearly.
  * The commands (lock, commit, read) have their own connection; pub/sub has another (ChangeSubscriber).
  */
+import { formatHostPort } from '../../net/endpoint.js';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { StoreError } from '../../errors.js';
 import type { RedisAddress, RedisStoreEventListener, ResolvedRedisStoreOptions } from './options.js';
@@ -25,20 +26,17 @@ const KEEP_ALIVE_INITIAL_DELAY_MS = 5_000;
 
 export const reconnectDelay = (attempt: number): number => Math.min(attempt * 100, RECONNECT_DELAY_CAP_MS);
 
-export function formatAddress({ host, port }: RedisAddress): string {
-  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
-}
 
 /** Where the store points, for descriptions and error messages; never holds a password. */
 export function describeTopology(options: ResolvedRedisStoreOptions): string {
   const { topology } = options;
   switch (topology.kind) {
     case 'standalone':
-      return `${topology.tls ? 'rediss' : 'redis'} ${formatAddress(topology.address)}/${topology.db}`;
+      return `${topology.tls ? 'rediss' : 'redis'} ${formatHostPort(topology.address)}/${topology.db}`;
     case 'sentinel':
-      return `redis sentinel master "${topology.name}" via ${topology.sentinels.map(formatAddress).join(',')}`;
+      return `redis sentinel master "${topology.name}" via ${topology.sentinels.map(formatHostPort).join(',')}`;
     case 'cluster':
-      return `redis cluster ${topology.nodes.map(formatAddress).join(',')}`;
+      return `redis cluster ${topology.nodes.map(formatHostPort).join(',')}`;
   }
 }
 
@@ -184,11 +182,11 @@ export function subscriberOptions(options: ResolvedRedisStoreOptions, commands: 
   const { topology } = options;
   if (topology.kind !== 'cluster') return () => redisOptions(options, 'oauth-sidecar:changes');
   return (attempt: number) => {
-    const seen = new Map<string, RedisAddress>(topology.nodes.map((node) => [formatAddress(node), node]));
+    const seen = new Map<string, RedisAddress>(topology.nodes.map((node) => [formatHostPort(node), node]));
     if ('nodes' in commands) {
       for (const node of commands.nodes('all')) {
         const address = { host: node.options.host ?? '', port: node.options.port ?? 0 };
-        seen.set(formatAddress(address), address);
+        seen.set(formatHostPort(address), address);
       }
     }
     const candidates = [...seen.values()];
