@@ -21,10 +21,18 @@ export interface LoggerOptions {
   destination?: DestinationStream;
 }
 
+/** Where a logger made by createLogger writes; child loggers inherit it. */
+const DESTINATION = Symbol('oauth-sidecar log destination');
+
+/** The destination a logger made by createLogger writes to (for lines built by hand, see proxy/access-log.ts). */
+export function destinationOf(logger: Logger): DestinationStream | undefined {
+  return (logger as Logger & { [DESTINATION]?: DestinationStream })[DESTINATION];
+}
+
 export function createLogger(options: LoggerOptions): Logger {
   // Buffered: lines leave in 4 KiB writes, and at least every 250 ms, instead of one write per line.
   const destination = options.destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 250 });
-  return pino(
+  const logger = pino(
     {
       level: options.level,
       base: { service: 'oauth-sidecar' },
@@ -34,4 +42,7 @@ export function createLogger(options: LoggerOptions): Logger {
     },
     destination,
   );
+  // Our own symbol, not pino's private one: children are created from the logger, so they see it too.
+  Object.defineProperty(logger, DESTINATION, { value: destination });
+  return logger;
 }

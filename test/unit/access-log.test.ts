@@ -63,3 +63,13 @@ describe('the hand-built access line', () => {
     expect(lines).toEqual([]);
   });
 });
+
+describe('an access log on a logger made elsewhere', () => {
+  it('writes the same fields through pino itself', async () => {
+    const { pino } = await import('pino');
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+    createAccessLog(logger)(entry);
+    expect(JSON.parse(lines[0] ?? '{}')).toMatchObject({ msg: 'request', reqId: entry.reqId, upstream: 'apiax', status: 201, replayed: true, generation: 7 });
+  });
+});
