@@ -4,6 +4,9 @@
  */
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
+import { ProxyError } from '../errors.js';
+import { sendProxyError } from '../proxy/error-response.js';
+import { requestIdFrom } from '../proxy/request-id.js';
 import type { TokenStatus } from '../tokens/token-status.js';
 
 export interface AdminSources {
@@ -17,7 +20,9 @@ export interface AdminSources {
 export function createAdminServer(sources: AdminSources): Server {
   return createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
-    if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: { code: 'METHOD_NOT_ALLOWED', message: 'admin endpoints are read-only' } });
+    // Error answers only: the admin endpoints' own bodies have no use for an id.
+    const fail = (error: ProxyError): void => sendProxyError(res, error, requestIdFrom(req.headers));
+    if (req.method !== 'GET' && req.method !== 'HEAD') return fail(new ProxyError('METHOD_NOT_ALLOWED', 'admin endpoints are read-only'));
     switch (path) {
       case '/healthz':
         return json(res, 200, { status: 'ok' });
@@ -36,10 +41,10 @@ export function createAdminServer(sources: AdminSources): Server {
             res.writeHead(200, { 'content-type': sources.registry.contentType });
             res.end(text);
           },
-          () => json(res, 500, { error: { code: 'INTERNAL', message: 'metrics collection failed' } }),
+          () => fail(new ProxyError('INTERNAL', 'metrics collection failed')),
         );
       default:
-        return json(res, 404, { error: { code: 'ROUTE_NOT_FOUND', message: 'admin endpoints: /healthz /readyz /metrics /status' } });
+        return fail(new ProxyError('ROUTE_NOT_FOUND', 'admin endpoints: /healthz /readyz /metrics /status'));
     }
   });
 }

@@ -2,6 +2,7 @@
  * The parts of AdmissionReview (admission.k8s.io/v1) the injector reads and writes, and the checks that turn
  * an untrusted request body into them. Only chosen fields are kept; the rest of the review is never logged.
  */
+import { ProxyError } from '../errors.js';
 import type { AddOperation } from './json-patch.js';
 
 export const admissionApiVersion = 'admission.k8s.io/v1';
@@ -39,8 +40,12 @@ export interface AdmissionReviewResponse {
   response: AdmissionResponse;
 }
 
-export class AdmissionReviewError extends Error {
-  override readonly name = 'AdmissionReviewError';
+/** The body is not a v1 AdmissionReview: answered 400 BAD_REVIEW, the message safe to return to the API server. */
+export class AdmissionReviewError extends ProxyError {
+  constructor(message: string) {
+    super('BAD_REVIEW', message);
+    this.name = 'AdmissionReviewError';
+  }
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -7,7 +7,10 @@
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { ProxyError, SidecarError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { sendProxyError } from '../proxy/error-response.js';
+import { requestIdFrom } from '../proxy/request-id.js';
 import {
   AdmissionReviewError,
   denyResponse,
@@ -42,8 +45,6 @@ export interface InjectWebhook {
   /** What happened so far: injected, unchanged, denied, errors (malformed reviews). */
   readonly counts: Readonly<Record<'injected' | 'unchanged' | 'denied' | 'errors', number>>;
 }
-
-class BodyTooLarge extends Error {}
 
 export function createInjectWebhook(options: InjectWebhookOptions): InjectWebhook {
   if (!options.image) throw new TypeError('createInjectWebhook: image is required');
@@ -91,15 +92,15 @@ export function createInjectWebhook(options: InjectWebhookOptions): InjectWebhoo
     res.end(text);
   };
 
-  const handleMutate = async (req: IncomingMessage, res: ServerResponse) => {
+  const handleMutate = async (req: IncomingMessage, res: ServerResponse, requestId: string) => {
     let body: unknown;
     try {
       body = JSON.parse((await readBody(req)).toString('utf8'));
     } catch (error) {
       counts.errors += 1;
-      const tooLarge = error instanceof BodyTooLarge;
-      logger.info({ event: 'inject_bad_request', reason: tooLarge ? 'too_large' : 'not_json' }, 'unreadable review');
-      send(res, tooLarge ? 413 : 400, { error: { code: 'BAD_REVIEW', message: tooLarge ? 'review too large' : 'body is not JSON' } });
+      const refusal = error instanceof ProxyError ? error : new ProxyError('BAD_REVIEW', 'body is not JSON');
+      logger.info({ event: 'inject_bad_request', reqId: requestId, reason: refusal.code === 'REVIEW_TOO_LARGE' ? 'too_large' : 'not_json' }, 'unreadable review');
+      sendProxyError(res, refusal, requestId);
       return;
     }
     let request: AdmissionRequest;
@@ -108,8 +109,8 @@ export function createInjectWebhook(options: InjectWebhookOptions): InjectWebhoo
     } catch (error) {
       if (!(error instanceof AdmissionReviewError)) throw error;
       counts.errors += 1;
-      logger.info({ event: 'inject_bad_request', reason: error.message }, 'malformed review');
-      send(res, 400, { error: { code: 'BAD_REVIEW', message: error.message } });
+      logger.info({ event: 'inject_bad_request', reqId: requestId, reason: error.message }, 'malformed review');
+      sendProxyError(res, error, requestId);
       return;
     }
     send(res, 200, review(request));
@@ -117,19 +118,19 @@ export function createInjectWebhook(options: InjectWebhookOptions): InjectWebhoo
 
   const server: Server = createServer({ cert: options.certPem, key: options.keyPem }, (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
+    const requestId = requestIdFrom(req.headers);
     if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
       send(res, 200, { status: 'ok' });
     } else if (path === '/mutate' && req.method === 'POST') {
-      handleMutate(req, res).catch((error: unknown) => {
+      handleMutate(req, res, requestId).catch((error: unknown) => {
         counts.errors += 1;
-        logger.error({ event: 'inject_failed', err: error instanceof Error ? error.message : String(error) }, 'injector error');
-        if (!res.headersSent) send(res, 500, { error: { code: 'INTERNAL', message: 'internal error' } });
-        else res.destroy();
+        logger.error({ event: 'inject_failed', reqId: requestId, err: error instanceof Error ? error.message : String(error) }, 'injector error');
+        sendProxyError(res, new ProxyError('INTERNAL', 'internal error'), requestId);
       });
     } else if (path === '/mutate' || path === '/healthz') {
-      send(res, 405, { error: { code: 'METHOD_NOT_ALLOWED', message: 'method not allowed' } });
+      sendProxyError(res, new ProxyError('METHOD_NOT_ALLOWED', 'method not allowed'), requestId);
     } else {
-      send(res, 404, { error: { code: 'NOT_FOUND', message: 'not found' } });
+      sendProxyError(res, new ProxyError('ROUTE_NOT_FOUND', 'webhook endpoints: POST /mutate, GET /healthz'), requestId);
     }
   });
   server.headersTimeout = 10_000;
@@ -148,7 +149,7 @@ export function createInjectWebhook(options: InjectWebhookOptions): InjectWebhoo
     setCertificate: (certPem, keyPem) => server.setSecureContext({ cert: certPem, key: keyPem }),
     address: () => {
       const address = server.address();
-      if (address === null || typeof address === 'string') throw new Error('inject webhook is not listening');
+      if (address === null || typeof address === 'string') throw new SidecarError('INTERNAL', 'inject webhook is not listening');
       return address;
     },
     stop: () =>
@@ -173,6 +174,6 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
       if (size <= maxBodyBytes) chunks.push(chunk);
     });
     req.on('error', reject);
-    req.on('end', () => (size > maxBodyBytes ? reject(new BodyTooLarge()) : resolve(Buffer.concat(chunks))));
+    req.on('end', () => (size > maxBodyBytes ? reject(new ProxyError('REVIEW_TOO_LARGE', 'review too large')) : resolve(Buffer.concat(chunks))));
   });
 }

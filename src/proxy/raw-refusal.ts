@@ -1,11 +1,11 @@
 /**
  * Refusals written straight onto a socket, where no ServerResponse exists: requests Node's parser
- * refused (clientError), CONNECT and upgrade requests, connections beyond the cap. Same contract as
- * sendProxyError: the JSON error body, X-Request-Id, and the proxy's own reason phrase.
+ * refused (clientError), CONNECT and upgrade requests, connections beyond the cap. The head and body
+ * come from errorResponse(), the same as sendProxyError's, with `connection: close` added.
  */
 import type { Duplex } from 'node:stream';
 import type { ProxyError } from '../errors.js';
-import { errorBody, reasonPhrase } from './error-response.js';
+import { errorResponse } from './error-response.js';
 
 /** Writes the error response if the socket can still take it, then closes the socket. Never throws. */
 export function refuseSocket(socket: Duplex, error: ProxyError, requestId: string): void {
@@ -21,13 +21,11 @@ export function refuseSocket(socket: Duplex, error: ProxyError, requestId: strin
   socket.destroy();
 }
 
-function rawErrorResponse(error: ProxyError, requestId: string): string {
-  const body = errorBody(error, requestId);
-  const retryAfter = error.retryAfterSeconds === undefined ? '' : `retry-after: ${error.retryAfterSeconds}\r\n`;
-  return (
-    `HTTP/1.1 ${error.status} ${reasonPhrase(error.status)}\r\ncontent-type: application/json; charset=utf-8\r\n` +
-    `content-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nx-request-id: ${requestId}\r\n${retryAfter}connection: close\r\n\r\n${body}`
-  );
+/** The whole HTTP/1.1 response as written to the socket. */
+export function rawErrorResponse(error: ProxyError, requestId: string): string {
+  const { status, reason, headers, body } = errorResponse(error, requestId);
+  const head = [...headers, ['connection', 'close'] as const].map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  return `HTTP/1.1 ${status} ${reason}\r\n${head}\r\n${body}`;
 }
 
 function ignore(): void {}
