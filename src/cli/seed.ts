@@ -2,7 +2,9 @@
  * `oauth-sidecar seed UPSTREAM`: writes a refresh token from stdin to the store as generation + 1.
  * The token is read from stdin so it never appears in argv (visible in `ps`) or shell history.
  */
+import { seedRecord } from '../tokens/token-record.js';
 import type { Config } from '../config/types.js';
+import { CommandError } from '../errors.js';
 import { createStore } from '../store/create-store.js';
 import type { TokenRecord } from '../store/token-store.js';
 import { fingerprint } from '../tokens/fingerprint.js';
@@ -13,31 +15,24 @@ export interface SeedOptions {
   refreshToken: string;
 }
 
-/** Returns the line to print; throws an Error with a message for the operator. */
+/** Returns the line to print; throws a CommandError (or the store's StoreError) with a message for the operator. */
 export async function seedRefreshToken(config: Config, options: SeedOptions): Promise<string> {
   if (!config.upstreams.some((upstream) => upstream.name === options.upstream)) {
-    throw new Error(`no upstream named "${options.upstream}" in ${config.source} (upstreams: ${config.upstreams.map((u) => u.name).join(', ')})`);
+    throw new CommandError('UNKNOWN_UPSTREAM', `no upstream named "${options.upstream}" in ${config.source} (upstreams: ${config.upstreams.map((u) => u.name).join(', ')})`);
   }
   if (!/^[\x21-\x7e]+$/.test(options.refreshToken)) {
-    throw new Error('the refresh token on stdin is empty or has spaces or control characters');
+    throw new CommandError('NOT_A_REFRESH_TOKEN', 'the refresh token on stdin is empty or has spaces or control characters');
   }
-  if (config.store.type === 'memory') throw new Error('the memory store lives inside the proxy process; seeding it from outside has no effect');
+  if (config.store.type === 'memory') throw new CommandError('STORE_OUT_OF_REACH', 'the memory store lives inside the proxy process; seeding it from outside has no effect');
   const store = await createStore(config.store);
   try {
     const current = await store.read(options.upstream);
     if (current && isLive(current) && !options.force) {
-      throw new Error(`upstream ${options.upstream} already has a live record (generation ${current.generation}); use --force to replace it`);
+      throw new CommandError('RECORD_LIVE', `upstream ${options.upstream} already has a live record (generation ${current.generation}); use --force to replace it`);
     }
-    const next: TokenRecord = {
-      generation: (current?.generation ?? 0) + 1,
-      refreshToken: options.refreshToken,
-      obtainedAt: Date.now(),
-      source: 'seed-command',
-      seedFingerprint: fingerprint(options.refreshToken) ?? '',
-      writer: 'seed-command',
-    };
+    const next = seedRecord(current, options.refreshToken, 'seed-command', Date.now(), 'seed-command');
     if ((await store.compareAndSet(options.upstream, current?.generation ?? 0, next)) === 'stale') {
-      throw new Error(`the record of ${options.upstream} changed while seeding; run the command again`);
+      throw new CommandError('RECORD_CHANGED', `the record of ${options.upstream} changed while seeding; run the command again`);
     }
     return `seeded ${options.upstream}: generation ${next.generation}, refresh token ${fingerprint(options.refreshToken)} (${store.description})`;
   } finally {
@@ -55,7 +50,7 @@ export async function readStdin(stream: NodeJS.ReadableStream, limitBytes = 64 *
   for await (const chunk of stream) {
     const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
     size += buffer.length;
-    if (size > limitBytes) throw new Error('stdin is too large to be a refresh token');
+    if (size > limitBytes) throw new CommandError('NOT_A_REFRESH_TOKEN', 'stdin is too large to be a refresh token');
     chunks.push(buffer);
   }
   return Buffer.concat(chunks).toString('utf8').trim();

@@ -7,6 +7,7 @@
  * record written by another process (the `seed` command) is never overwritten with an older one; the
  * file is also watched so that the running proxy adopts such a record.
  */
+import { parseTokenRecord } from './record-schema.js';
 import { randomBytes } from 'node:crypto';
 import { watchFile, unwatchFile, type Stats } from 'node:fs';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
@@ -65,7 +66,7 @@ export async function createFileStore(path: string, options: FileStoreOptions = 
 
   return {
     description: `file ${path}`,
-    read: async (key) => (await readContents(path)).records[key],
+    read: async (key) => validRecord((await readContents(path)).records[key], key, path),
     compareAndSet(key, expectedGeneration, next): Promise<CompareAndSetResult> {
       return serialized(async () => {
         const contents = await readContents(path);
@@ -89,6 +90,14 @@ export async function createFileStore(path: string, options: FileStoreOptions = 
   };
 }
 
+/** A record that does not fit the schema is reported, never used, and left in the file untouched. */
+function validRecord(value: unknown, key: string, path: string): TokenRecord | undefined {
+  if (value === undefined) return undefined;
+  const record = parseTokenRecord(value);
+  if (!record) throw new StoreError(`token file ${path} holds a record for ${key} that is not a valid oauth-sidecar record; it is left untouched`);
+  return record;
+}
+
 async function readContents(path: string): Promise<FileContents> {
   let text: string;
   try {
@@ -97,13 +106,19 @@ async function readContents(path: string): Promise<FileContents> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, records: {} };
     throw new StoreError(`cannot read token file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`, { cause: error });
   }
-  try {
-    const parsed = JSON.parse(text) as Partial<FileContents>;
-    if (parsed.version !== 1 || typeof parsed.records !== 'object' || parsed.records === null) throw new Error('unexpected shape');
-    return { version: 1, records: parsed.records };
-  } catch {
+  const parsed = parseJson(text) as Partial<FileContents> | null | undefined;
+  if (parsed?.version !== 1 || typeof parsed.records !== 'object' || parsed.records === null) {
     // Never overwrite a file we cannot understand: it may hold the only copy of a rotated refresh token.
     throw new StoreError(`token file ${path} is not a valid oauth-sidecar token file; move it aside or fix it, it is left untouched`);
+  }
+  return { version: 1, records: parsed.records };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
   }
 }
 

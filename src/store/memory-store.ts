@@ -1,4 +1,5 @@
 /** Token store that lives and dies with the process: for tests and throwaway runs. */
+import { parseTokenRecord } from './record-schema.js';
 import { ChangeFeed, LockTable } from './lock-table.js';
 import type { CompareAndSetResult, TokenRecord, TokenStore } from './token-store.js';
 
@@ -9,7 +10,11 @@ export function createMemoryStore(options: { now?: () => number } = {}): TokenSt
   return {
     description: 'memory (lost on restart)',
     // Copies in and out, like every other store: a caller's later mutation never changes what is stored.
-    read: async (key) => structuredClone(records.get(key)),
+    // Checked like every store's reads, although only this process wrote it.
+    read: async (key) => {
+      const record = records.get(key);
+      return record === undefined ? undefined : parseTokenRecord(structuredClone(record));
+    },
     async compareAndSet(key, expectedGeneration, next): Promise<CompareAndSetResult> {
       if ((records.get(key)?.generation ?? 0) !== expectedGeneration) return 'stale';
       records.set(key, structuredClone(next));

@@ -5,13 +5,16 @@ import type { TokenGrant } from './providers/oauth2-client.js';
 import type { TokenResponse } from './providers/parse-token-response.js';
 import { DEFAULT_TOKEN_LIFETIME_MS } from './refresh-schedule.js';
 
-/** A record that holds only the configured refresh token; the first refresh turns it into a token pair. */
-export function seedRecord(previous: TokenRecord | undefined, refreshToken: string, writer: string, now = Date.now()): TokenRecord {
+/**
+ * A record that holds only a refresh token, from the config (`seed`) or from a person running
+ * `oauth-sidecar seed` (`seed-command`); the first refresh turns it into a token pair.
+ */
+export function seedRecord(previous: TokenRecord | undefined, refreshToken: string, writer: string, now = Date.now(), source: 'seed' | 'seed-command' = 'seed'): TokenRecord {
   return {
     generation: (previous?.generation ?? 0) + 1,
     refreshToken,
     obtainedAt: now,
-    source: 'seed',
+    source,
     seedFingerprint: fingerprint(refreshToken),
     writer,
   };

@@ -194,6 +194,25 @@ describe('file store: a file it cannot understand', () => {
     expect(await store.compareAndSet(KEY, 1, tokenRecord(2))).toBe('applied');
   });
 
+  it('refuses a record that does not fit the record schema (a hand edit, another program), naming it, and leaves the file untouched', async () => {
+    const path = join(tempDir(), 'tokens.json');
+    const store = await openStore(path);
+    for (const broken of [
+      { ...tokenRecord(1), generation: '1' },
+      { ...tokenRecord(1), writer: undefined },
+      { ...tokenRecord(1), source: 'guess' },
+      { ...tokenRecord(1), accessToken: 42 },
+      { ...tokenRecord(1), refreshInFlight: { since: 'yesterday' } },
+    ]) {
+      const text = JSON.stringify({ version: 1, records: { [KEY]: broken } });
+      writeFileSync(path, text);
+      const error = await store.read(KEY).catch((caught: unknown) => caught);
+      expect(error, JSON.stringify(broken)).toBeInstanceOf(StoreError);
+      expect((error as Error).message).toContain(`record for ${KEY}`);
+      expect(readFileSync(path, 'utf8')).toBe(text);
+    }
+  });
+
   it('reports an unreadable token file as a StoreError naming the path', async () => {
     const dir = tempDir();
     const path = join(dir, 'tokens.json');

@@ -16,8 +16,9 @@
  * record differs. With a key the digest is an HMAC under a key derived from encryptionKey, so it does not
  * let anyone with read access to Redis confirm a guessed token.
  */
+import { parseTokenRecord } from '../record-schema.js';
 import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
-import { StoreError } from '../../errors.js';
+import { SidecarError, StoreError } from '../../errors.js';
 import type { TokenRecord } from '../token-store.js';
 import type { KeyLayout } from './keys.js';
 
@@ -84,7 +85,7 @@ export function createRecordCodec(encryptionKey: Buffer | undefined, keys: Pick<
       return record;
     },
     keyCheckValue() {
-      if (!encryptionKey) throw new Error('keyCheckValue needs an encryptionKey');
+      if (!encryptionKey) throw new SidecarError('INTERNAL', 'keyCheckValue needs an encryptionKey');
       return seal(encryptionKey, KEY_CHECK_VERSION, KEY_CHECK_PLAINTEXT, KEY_CHECK_AAD);
     },
     verifyKeyCheck(value) {
@@ -126,22 +127,10 @@ function open(key: Buffer, expectedVersion: string, blob: string, associatedData
   }
 }
 
-const SOURCES = new Set<TokenRecord['source']>(['seed', 'refresh', 'password', 'authorization_code', 'seed-command']);
-
 function parseRecord(json: string): TokenRecord | undefined {
-  let value: unknown;
   try {
-    value = JSON.parse(json);
+    return parseTokenRecord(JSON.parse(json));
   } catch {
     return undefined;
   }
-  if (typeof value !== 'object' || value === null) return undefined;
-  const record = value as Partial<TokenRecord>;
-  const ok =
-    Number.isSafeInteger(record.generation) &&
-    typeof record.writer === 'string' &&
-    typeof record.obtainedAt === 'number' &&
-    record.source !== undefined &&
-    SOURCES.has(record.source);
-  return ok ? (record as TokenRecord) : undefined;
 }
