@@ -4,6 +4,7 @@
  * schema runs (see load.ts), so the schema only sees the values.
  */
 import { z } from 'zod';
+import { COMMAND_TIMEOUT_MS } from './redis-limits.js';
 
 const hostPort = z
   .string()
@@ -112,7 +113,7 @@ const redisStoreSchema = z
     /** 32 bytes as 64 hex digits or base64: token records are AES-256-GCM encrypted at rest. `encryptionKeyFile` also works. */
     encryptionKey: z.string().optional(),
     /** Bound on one Redis command; a store operation fails within about twice this. */
-    commandTimeoutMs: z.number().int().min(50).max(10_000).default(500),
+    commandTimeoutMs: z.number().int().min(COMMAND_TIMEOUT_MS.min).max(COMMAND_TIMEOUT_MS.max).default(COMMAND_TIMEOUT_MS.default),
   })
   .superRefine((store, context) => {
     const given = [store.url, store.sentinels, store.cluster].filter((value) => value !== undefined).length;

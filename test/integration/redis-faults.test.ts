@@ -12,7 +12,8 @@ import { StoreError } from '../../src/errors.js';
 import { createRedisStore, type RedisStoreOptions } from '../../src/store/redis-store.js';
 import type { TokenStore } from '../../src/store/token-store.js';
 import { tokenRecord } from '../contract/token-store.contract.js';
-import { cleanupAfterAll, freePort, startRedis, type RedisProcess } from '../helpers/redis-server.js';
+import { refusingPort } from '../helpers/ports.js';
+import { cleanupAfterAll, startRedis, type RedisProcess } from '../helpers/redis-server.js';
 
 const KEY = 'collaborate';
 const PASSWORD = 'redis-pass-7f3a9c';
@@ -318,14 +319,14 @@ describe('redis store: start-up', () => {
       '  - cluster[0].port must be an integer from 1 to 65535',
       '  - keyPrefix must not contain "{" or "}": the store wraps prefix and key in a Cluster hash tag',
       '  - encryptionKey must be a Buffer of 32 bytes (AES-256), got 16 bytes',
-      '  - commandTimeoutMs must be an integer from 10 to 60000 (milliseconds)',
+      '  - commandTimeoutMs must be an integer from 50 to 10000 (milliseconds)',
     ]);
     await expect(createRedisStore({ sentinels: [{ host: '127.0.0.1', port: 26379 }] })).rejects.toThrow(/sentinels need name/);
     await expect(createRedisStore({ keyPrefix: 'x:' })).rejects.toThrow(/one of url, sentinels or cluster is required/);
   });
 
   it('fails clearly and within the bound when nothing listens, the password is wrong, or Redis is frozen', async () => {
-    const port = await freePort();
+    const { port } = await refusingPort();
     const refused = await timeFailure(() => createRedisStore({ url: `redis://:${PASSWORD}@127.0.0.1:${port}` }));
     expect(refused.error.message).toMatch(new RegExp(`^cannot connect to redis 127\\.0\\.0\\.1:${port}/0: .*ECONNREFUSED`));
     expect(refused.ms).toBeLessThan(OPERATION_BOUND_MS);

@@ -2,6 +2,7 @@
  * Options of the Redis token store: checked once, every problem listed in one StoreError, then frozen.
  * Messages name the option but never echo a URL (it may hold a password) or a key.
  */
+import { COMMAND_TIMEOUT_MS } from '../../config/redis-limits.js';
 import { StoreError } from '../../errors.js';
 
 export interface RedisAddress {
@@ -65,7 +66,7 @@ export interface ResolvedRedisStoreOptions {
 }
 
 export const DEFAULT_KEY_PREFIX = 'oauth-sidecar:';
-export const DEFAULT_COMMAND_TIMEOUT_MS = 500;
+export const DEFAULT_COMMAND_TIMEOUT_MS = COMMAND_TIMEOUT_MS.default;
 
 const KNOWN = new Set(['url', 'sentinels', 'name', 'cluster', 'username', 'password', 'keyPrefix', 'encryptionKey', 'commandTimeoutMs', 'onEvent']);
 const HINTS: Record<string, string> = {
@@ -134,8 +135,8 @@ export function resolveRedisStoreOptions(options: RedisStoreOptions): ResolvedRe
   }
 
   const commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
-  if (!Number.isInteger(commandTimeoutMs) || commandTimeoutMs < 10 || commandTimeoutMs > 60_000) {
-    problems.push('commandTimeoutMs must be an integer from 10 to 60000 (milliseconds)');
+  if (!Number.isInteger(commandTimeoutMs) || commandTimeoutMs < COMMAND_TIMEOUT_MS.min || commandTimeoutMs > COMMAND_TIMEOUT_MS.max) {
+    problems.push(`commandTimeoutMs must be an integer from ${COMMAND_TIMEOUT_MS.min} to ${COMMAND_TIMEOUT_MS.max} (milliseconds)`);
   }
   if (options.onEvent !== undefined && typeof options.onEvent !== 'function') problems.push('onEvent must be a function');
 
