@@ -14,6 +14,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { parseEndpoint, type Endpoint } from '../net/endpoint.js';
 import { listen } from '../net/listen.js';
 import type { AuthConfig, Config, UpstreamConfig } from '../config/types.js';
+import { CommandError } from '../errors.js';
 import { createStore } from '../store/create-store.js';
 import type { TokenStore } from '../store/token-store.js';
 import { fingerprint } from '../tokens/fingerprint.js';
@@ -38,19 +39,19 @@ export interface LoginOptions {
 const DEFAULT_TIMEOUT_MS = 300_000;
 const WRITER = 'login-command';
 
-/** Returns the line to print; throws an Error with a message for the operator. */
+/** Returns the line to print; throws a CommandError (or the store's StoreError) with a message for the operator. */
 export async function runLogin(config: Config, options: LoginOptions): Promise<string> {
   const upstream = config.upstreams.find((candidate) => candidate.name === options.upstream);
   if (!upstream) {
-    throw new Error(`no upstream named "${options.upstream}" in ${config.source} (upstreams: ${config.upstreams.map((u) => u.name).join(', ')})`);
+    throw new CommandError('UNKNOWN_UPSTREAM', `no upstream named "${options.upstream}" in ${config.source} (upstreams: ${config.upstreams.map((u) => u.name).join(', ')})`);
   }
-  if (config.store.type === 'memory') throw new Error('the memory store lives inside the proxy process; a login from outside has no effect (configure a file or redis store)');
+  if (config.store.type === 'memory') throw new CommandError('STORE_OUT_OF_REACH', 'the memory store lives inside the proxy process; a login from outside has no effect (configure a file or redis store)');
   const { auth } = upstream;
   if (!hasBrowserLogin(auth)) return passwordLogin(config, upstream);
   // A public client (apiax's integration-api, clientAuth none) has no secret to send.
   const needsSecret = auth.clientAuth !== 'none';
   const missing = [auth.clientId ? undefined : 'clientId', auth.clientSecret || !needsSecret ? undefined : 'clientSecret'].filter(Boolean);
-  if (missing.length > 0) throw new Error(`upstream ${upstream.name} has no ${missing.join(' and ')} configured; login needs the client credentials`);
+  if (missing.length > 0) throw new CommandError('LOGIN_NOT_CONFIGURED', `upstream ${upstream.name} has no ${missing.join(' and ')} configured; login needs the client credentials`);
 
   const store = await createStore(config.store);
   try {
@@ -87,7 +88,8 @@ function hasBrowserLogin(auth: AuthConfig): boolean {
 async function passwordLogin(config: Config, upstream: UpstreamConfig): Promise<string> {
   const { auth } = upstream;
   if (!auth.username || !auth.password) {
-    throw new Error(
+    throw new CommandError(
+      'LOGIN_NOT_CONFIGURED',
       `upstream ${upstream.name} (preset ${auth.preset}) has no browser login: its authorize URL cannot be derived from the token URL (set auth.authorizeUrl for one). ` +
         'Without it login uses the password grant: configure auth.username and auth.password (or auth.passwordFile), ' +
         `or put a refresh token into the store with \`oauth-sidecar seed ${upstream.name}\``,
@@ -109,7 +111,7 @@ async function exchangeAndStore(upstream: UpstreamConfig, store: TokenStore, gra
     tokens = await client.requestToken(grant);
   } catch (error) {
     // TokenEndpointError messages carry the provider's error code but never the code or a secret.
-    throw new Error(`the token endpoint of ${upstream.name} refused the ${grant.type.replace('_', ' ')}: ${(error as Error).message}`, { cause: error });
+    throw new CommandError('LOGIN_GRANT_REFUSED', `the token endpoint of ${upstream.name} refused the ${grant.type.replace('_', ' ')}: ${(error as Error).message}`, { cause: error });
   } finally {
     await client.close();
   }
@@ -124,7 +126,7 @@ async function exchangeAndStore(upstream: UpstreamConfig, store: TokenStore, gra
       );
     }
   }
-  throw new Error(`the record of ${upstream.name} kept changing while logging in; the new tokens were not stored, run login again`);
+  throw new CommandError('RECORD_CHANGED', `the record of ${upstream.name} kept changing while logging in; the new tokens were not stored, run login again`);
 }
 
 interface Callback {
@@ -139,7 +141,7 @@ interface Callback {
 /** Starts the one-shot callback listener and prints the authorize URL. */
 async function openCallback(upstream: UpstreamConfig, options: LoginOptions): Promise<Callback> {
   const endpoint = parseEndpoint(options.listen ?? '127.0.0.1:0');
-  if (!isLoopback(endpoint.host)) throw new Error(`the login callback listens on loopback only; ${endpoint.host} is not a loopback address`);
+  if (!isLoopback(endpoint.host)) throw new CommandError('LOGIN_SETUP_FAILED', `the login callback listens on loopback only; ${endpoint.host} is not a loopback address`);
   const state = randomBytes(24).toString('base64url');
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const server = createServer();
@@ -156,7 +158,7 @@ async function openCallback(upstream: UpstreamConfig, options: LoginOptions): Pr
     const port = (server.address() as AddressInfo).port;
     const hostPort = `${isIP(endpoint.host) === 6 ? `[${endpoint.host}]` : endpoint.host}:${port}`;
     const redirectUri = options.redirectUri ?? `http://${hostPort}/callback`;
-    if (!URL.canParse(redirectUri)) throw new Error(`the redirect URI ${redirectUri} is not a URL`);
+    if (!URL.canParse(redirectUri)) throw new CommandError('LOGIN_SETUP_FAILED', `the redirect URI ${redirectUri} is not a URL`);
     const authorizeUrl = buildAuthorizeUrl(upstream.auth, redirectUri, state);
     let pending: ServerResponse | undefined;
     const code = waitForCallback(server, {
@@ -196,7 +198,7 @@ export function buildAuthorizeUrl(auth: AuthConfig, redirectUri: string, state: 
     // /{instance}/api/oauth2/token → /{instance}/authorize.action
     const instancePath = tokenUrl.pathname.replace(/\/api\/oauth2\/token\/?$/, '');
     if (instancePath === tokenUrl.pathname) {
-      throw new Error(`cannot derive the authorize URL from tokenUrl ${tokenUrl.origin}${tokenUrl.pathname}: expected it to end in /api/oauth2/token`);
+      throw new CommandError('LOGIN_SETUP_FAILED', `cannot derive the authorize URL from tokenUrl ${tokenUrl.origin}${tokenUrl.pathname}: expected it to end in /api/oauth2/token`);
     }
     url = new URL(`${instancePath}/authorize.action`, tokenUrl.origin);
   } else {
@@ -233,7 +235,7 @@ function waitForCallback(server: Server, expected: CallbackExpectation): Promise
     };
     const timer = setTimeout(() => {
       finish();
-      reject(new Error(`no redirect arrived within ${expected.timeoutMs / 1000} s; nothing was stored, run login again`));
+      reject(new CommandError('LOGIN_NO_REDIRECT', `no redirect arrived within ${expected.timeoutMs / 1000} s; nothing was stored, run login again`));
     }, expected.timeoutMs);
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       const url = new URL(req.url ?? '/', 'http://callback.invalid');
@@ -243,7 +245,7 @@ function waitForCallback(server: Server, expected: CallbackExpectation): Promise
       const outcome = readCallback(url.searchParams, expected);
       if ('error' in outcome) {
         page(res, 400, `Login failed: ${outcome.error}. Nothing was stored; run the login command again.`);
-        reject(new Error(outcome.error));
+        reject(new CommandError('LOGIN_REDIRECT_REFUSED', outcome.error));
         return;
       }
       expected.hold(res);
@@ -296,6 +298,6 @@ async function listenForCallback(server: Server, endpoint: Endpoint): Promise<vo
   } catch (cause) {
     const error = cause as NodeJS.ErrnoException;
     const { host, port } = endpoint;
-    throw new Error(`cannot listen for the login callback on ${host}:${port} (${error.code ?? error.message})`);
+    throw new CommandError('LOGIN_SETUP_FAILED', `cannot listen for the login callback on ${host}:${port} (${error.code ?? error.message})`);
   }
 }

@@ -4,6 +4,7 @@
  */
 import { httpUrl } from '../net/endpoint.js';
 import type { Config, UpstreamConfig } from '../config/types.js';
+import { CommandError } from '../errors.js';
 import { createStore } from '../store/create-store.js';
 import type { TokenRecord, TokenStore } from '../store/token-store.js';
 import { fingerprint } from '../tokens/fingerprint.js';
@@ -36,9 +37,9 @@ export async function openStatusSource(config: Config, adminUrl: string | undefi
     const admin = adminStatusSource(url);
     const first = await admin.read().catch(() => undefined);
     if (first) return admin;
-    if (adminUrl) throw new Error(`no proxy answered at ${url}/status`);
+    if (adminUrl) throw new CommandError('ADMIN_UNREACHABLE', `no proxy answered at ${url}/status`);
   }
-  if (config.store.type === 'memory') throw new Error('no running proxy answered, and the memory store can only be read inside the proxy');
+  if (config.store.type === 'memory') throw new CommandError('STORE_OUT_OF_REACH', 'no running proxy answered, and the memory store can only be read inside the proxy');
   return storeSource(config, await createStore(config.store));
 }
 
@@ -63,9 +64,9 @@ export function adminStatusSource(adminUrl: string): StatusSource {
   return {
     async read() {
       const response = await fetch(`${url}/status`, { signal: AbortSignal.timeout(ADMIN_TIMEOUT_MS) }).catch((error: unknown) => {
-        throw new Error(`no proxy answered at ${url}/status (${error instanceof Error ? error.message : String(error)})`);
+        throw new CommandError('ADMIN_UNREACHABLE', `no proxy answered at ${url}/status (${error instanceof Error ? error.message : String(error)})`);
       });
-      if (!response.ok) throw new Error(`the proxy at ${url}/status answered ${response.status}`);
+      if (!response.ok) throw new CommandError('ADMIN_UNREACHABLE', `the proxy at ${url}/status answered ${response.status}`);
       const body = (await response.json()) as { upstreams: TokenStatus[] };
       return { source: `running proxy at ${url}`, upstreams: body.upstreams };
     },

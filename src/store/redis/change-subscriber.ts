@@ -10,6 +10,7 @@
  * (a frozen or unreachable Redis) that TCP would not notice for minutes.
  */
 import { Redis, type RedisOptions } from 'ioredis';
+import { StoreError } from '../../errors.js';
 import { reasonOf, reconnectDelay, withDeadline, type ConnectionErrorReporter } from './connections.js';
 import type { RedisStoreEventListener } from './options.js';
 
@@ -97,7 +98,7 @@ export class ChangeSubscriber {
       await withDeadline(client.psubscribe(pattern), 2 * commandTimeoutMs);
     } catch (error) {
       retire();
-      throw new Error(`${endpoint}: ${reasonOf(error)}`, { cause: error });
+      throw new StoreError(`${endpoint}: ${reasonOf(error)}`, { cause: error, retryable: true });
     }
     subscribed = true;
     return endpoint;

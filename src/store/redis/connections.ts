@@ -16,7 +16,7 @@
  */
 import { formatHostPort } from '../../net/endpoint.js';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
-import { StoreError } from '../../errors.js';
+import { SidecarError, StoreError } from '../../errors.js';
 import type { RedisAddress, RedisStoreEventListener, ResolvedRedisStoreOptions } from './options.js';
 
 export type CommandClient = Redis | Cluster;
@@ -79,7 +79,7 @@ export function redisOptions(options: ResolvedRedisStoreOptions, connectionName:
         failoverDetector: false,
       };
     case 'cluster':
-      throw new Error('a cluster node connection is created with clusterNodeOptions');
+      throw new SidecarError('INTERNAL', 'a cluster node connection is created with clusterNodeOptions');
   }
 }
 
@@ -150,7 +150,8 @@ export function watchCommandClient(client: CommandClient, endpoint: string, onEv
 export function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no reply within ${ms} ms`)), ms);
+    // Retryable: a reply that did not come in time may come next time (StoreError keeps its message in reasonOf).
+    timer = setTimeout(() => reject(new StoreError(`no reply within ${ms} ms`, { retryable: true })), ms);
   });
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
