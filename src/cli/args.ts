@@ -1,132 +1,106 @@
-/** Command-line parsing: `oauth-sidecar [command] [--config FILE] [--help]`. Secrets are never taken from argv. */
+/**
+ * Command-line parsing with node:util parseArgs, driven by the command table (command-spec.ts):
+ * `oauth-sidecar [command] [options] [operand]`. Secrets are never taken from argv: no command has an
+ * option for one, and no message repeats the value of an option or operand (it may be a pasted secret).
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { UsageError } from '../errors.js';
+import type { Command, FoundArgs, OptionSpec, OptionTable } from './command-spec.js';
 
-export const commands = ['serve', 'check', 'seed', 'login', 'status'] as const;
-export type Command = (typeof commands)[number];
+/** Options every command takes besides its own. */
+export const commonOptions = {
+  help: { type: 'boolean', short: 'h', description: 'show this help' },
+  version: { type: 'boolean', short: 'v', description: 'print the version' },
+} as const satisfies OptionTable;
 
-export interface ParsedArgs {
-  command: Command;
-  configPath: string;
-  help: boolean;
-  version: boolean;
-  /** Positional arguments after the command (e.g. the upstream name for `seed`). */
-  positional: string[];
-  /** `seed --force`: replace a live record. */
-  force: boolean;
-  /** `login`: callback listener, redirect URI and how long to wait. */
-  listen: string | undefined;
-  redirectUri: string | undefined;
-  timeoutSeconds: number | undefined;
-  /** `status`: where a running proxy's admin listener is, and machine-readable output. */
-  admin: string | undefined;
-  json: boolean;
-  /** `status --watch`: redraw every second until interrupted. */
-  watch: boolean;
+export interface CommandTable {
+  readonly commands: readonly Command[];
+  /** What runs when the command line names none (`oauth-sidecar --config FILE`). */
+  readonly defaultCommand: Command;
 }
 
-export class UsageError extends Error {}
+export type Selection =
+  | { readonly kind: 'run'; readonly command: Command; readonly named: boolean; readonly argv: readonly string[] }
+  | { readonly kind: 'help'; readonly command: Command | undefined };
 
-export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
-  let command: Command = 'serve';
-  let configPath = env.OAUTH_SIDECAR_CONFIG || './proxy.yaml';
-  let help = false;
-  let version = false;
-  let force = false;
-  let listen: string | undefined;
-  let redirectUri: string | undefined;
-  let timeoutSeconds: number | undefined;
-  let admin: string | undefined;
-  let json = false;
-  let watch = false;
-  const positional: string[] = [];
-  const rest = [...argv];
-  if (rest[0] !== undefined && !rest[0].startsWith('-')) {
-    const name = rest.shift() as string;
-    if (name === 'help') help = true;
-    else if ((commands as readonly string[]).includes(name)) command = name as Command;
-    else throw new UsageError(`unknown command "${name}" (commands: ${[...commands, 'inject-webhook', 'schema'].join(', ')})`);
+/** Which command the first argument names: `help [command]`, a command, or (an option or nothing) the default. */
+export function selectCommand(table: CommandTable, argv: readonly string[]): Selection {
+  const [first, ...rest] = argv;
+  if (first === undefined || first.startsWith('-')) return { kind: 'run', command: table.defaultCommand, named: false, argv };
+  if (first === 'help') {
+    if (rest.length > 1) throw new UsageError('help takes at most one command name');
+    return { kind: 'help', command: rest[0] === undefined ? undefined : findCommand(table, rest[0]) };
   }
-  while (rest.length > 0) {
-    const arg = rest.shift() as string;
-    if (arg === '--help' || arg === '-h') help = true;
-    else if (arg === '--version' || arg === '-v') version = true;
-    else if (arg === '--force' && command === 'seed') force = true;
-    else if (!arg.startsWith('-') && (command === 'seed' || command === 'login')) positional.push(arg);
-    else if (command === 'status' && arg === '--json') json = true;
-    else if (command === 'status' && (arg === '--watch' || arg === '-w')) watch = true;
-    else if (command === 'status' && arg === '--admin') {
-      admin = rest.shift();
-      if (!admin || !/^https?:\/\//.test(admin)) throw new UsageError('--admin takes the admin URL, e.g. http://127.0.0.1:9901');
-    }
-    else if (command === 'login' && (arg === '--listen' || arg === '--redirect-uri' || arg === '--timeout')) {
-      const value = rest.shift();
-      if (!value) throw new UsageError(`${arg} needs a value`);
-      if (arg === '--listen') listen = value;
-      else if (arg === '--redirect-uri') redirectUri = value;
-      else {
-        timeoutSeconds = Number(value);
-        if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw new UsageError('--timeout takes a number of seconds');
-      }
-    }
-    else if (arg === '--config' || arg === '-c') {
-      const value = rest.shift();
-      if (!value) throw new UsageError('--config needs a file path');
-      configPath = value;
-    } else if (arg.startsWith('--config=')) configPath = arg.slice('--config='.length);
-    // Only the name: `--client-secret=…` must not echo its value into a terminal or a log collector.
-    else throw new UsageError(`unknown option "${arg.split('=')[0]}"`);
-  }
-  return { command, configPath, help, version, positional, force, listen, redirectUri, timeoutSeconds, admin, json, watch };
+  return { kind: 'run', command: findCommand(table, first), named: true, argv: rest };
 }
 
-export const usage: Record<Command | 'main', string> = {
-  main: `oauth-sidecar: an authenticating reverse proxy that attaches and refreshes OAuth bearer tokens
+function findCommand(table: CommandTable, name: string): Command {
+  const command = table.commands.find((candidate) => candidate.name === name);
+  if (!command) throw new UsageError(`unknown command "${name}" (commands: ${table.commands.map((c) => c.name).join(', ')})`);
+  return command;
+}
 
-Usage:
-  oauth-sidecar [serve] [--config FILE]   run the proxy (default command)
-  oauth-sidecar check   [--config FILE]   validate the config and print a summary (no secrets)
-  oauth-sidecar seed UPSTREAM [--force]   store a refresh token read from stdin (generation + 1)
-  oauth-sidecar login UPSTREAM            get the first token through a browser (Collaborate, v3) or the password grant
-  oauth-sidecar status [--watch] [--json]  each upstream's credential: state, expiry, refreshes, replays
-  oauth-sidecar inject-webhook --tls-cert FILE --tls-key FILE   Kubernetes sidecar injection webhook
-  oauth-sidecar schema                    print the JSON Schema of proxy.yaml (npm run schema writes proxy.schema.json)
-  oauth-sidecar <command> --help          help for a command
+export interface CommandLine extends FoundArgs {
+  readonly help: boolean;
+  readonly version: boolean;
+}
 
-The config file defaults to ./proxy.yaml, or $OAUTH_SIDECAR_CONFIG.
-Secrets come from the config file, \${ENV} references or …File keys, never from the command line.`,
-  serve: `oauth-sidecar serve [--config FILE]
+type Token = NonNullable<ReturnType<typeof parseArgs>['tokens']>[number];
+type OptionToken = Extract<Token, { kind: 'option' }>;
 
-Runs the proxy. Requests to http://<listen>/<upstream>/… are forwarded to the upstream's target with
-the current bearer token attached. SIGTERM or SIGINT drains in-flight requests and exits 0; a second
-signal exits at once. Exit 1 on a configuration error.`,
-  check: `oauth-sidecar check [--config FILE]
+/**
+ * Parses what follows the command name. Option errors come first, in argv order; with --help or
+ * --version the operand and required options are not checked (`seed --help` needs no upstream).
+ */
+export function parseCommandLine(command: Pick<Command, 'name' | 'options' | 'operand'>, argv: readonly string[]): CommandLine {
+  const table: OptionTable = { ...command.options, ...commonOptions };
+  // strict: false, and the tokens checked here, so that every message is ours: it names the option as
+  // typed and never carries a value. (Strict mode would also take `--config --force` as ambiguous; so do we.)
+  const { values, positionals, tokens } = parseArgs({ args: [...argv], options: parseArgsOptions(table), strict: false, allowPositionals: true, tokens: true });
+  for (const token of tokens) if (token.kind === 'option') checkOption(table, token);
+  const help = values.help === true;
+  const version = values.version === true;
+  const found = Object.fromEntries(Object.keys(command.options).map((name) => [name, values[name]]));
+  if (help || version) return { help, version, values: found, operands: [] };
 
-Validates the config file and prints what would run: listeners, store, and per upstream its route,
-target, preset and which credentials are present (never their values). Exit 0 when valid, 1 otherwise.`,
-  login: `oauth-sidecar login UPSTREAM [--config FILE] [--listen 127.0.0.1:PORT] [--redirect-uri URL] [--timeout SECONDS]
+  if (command.operand) {
+    if (positionals.length !== 1) throw new UsageError(`${command.name} takes ${command.operand.needs}`);
+  } else if (positionals.length > 0) {
+    throw new UsageError(`${command.name} takes no arguments other than options`);
+  }
+  const missing = Object.entries(command.options)
+    .filter(([name, spec]) => spec.required && values[name] === undefined)
+    .map(([name]) => `--${name}`);
+  if (missing.length > 0) throw new UsageError(`${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} required`);
+  return { help, version, values: found, operands: positionals };
+}
 
-Collaborate and v3 have no client-credentials grant: a person authorizes once in a browser. login starts
-a one-shot callback listener on loopback, prints the authorize URL built from the preset, waits for the
-redirect (checking state where the provider returns it), exchanges the code at the token endpoint and
-writes the tokens to the configured store as the next generation. Apiax (and oauth2) use the password
-grant from auth.username/auth.password instead. Prints only fingerprints. The redirect URI must be the
-one registered with the provider (default http://127.0.0.1:<listen port>/callback).`,
-  status: `oauth-sidecar status [--config FILE] [--admin URL] [--json] [--watch]
+function checkOption(table: OptionTable, token: OptionToken): void {
+  const spec: OptionSpec | undefined = Object.hasOwn(table, token.name) ? table[token.name] : undefined;
+  // Only the name: `--client-secret=…` must not echo its value into a terminal or a log collector.
+  if (!spec) throw new UsageError(`unknown option "${token.rawName}"`);
+  if (spec.type === 'boolean') {
+    if (token.value !== undefined) throw new UsageError(`${token.rawName} takes no value`);
+    return;
+  }
+  // parseArgs takes the next argument as the value even when it looks like an option (`--config --force`).
+  const value = token.value;
+  if (value === undefined || value === '' || (!token.inlineValue && value.startsWith('-'))) {
+    throw new UsageError(`${token.rawName} needs ${spec.needs ?? `a value (${spec.value ?? 'VALUE'})`}`);
+  }
+}
 
-Shows each upstream's credential: state (ok, refreshing, expired, needs credentials, credential dead),
-token generation, time to expiry, last refresh (when, outcome, latency), refreshes and replays in the
-last hour, token fingerprint (never a token) and the store it lives in. Asks the running proxy's admin
-endpoint (--admin, default: the config's admin address); when none answers, reads the token store
-directly, which knows no refresh latency and no counts. Refreshes and replays are those of the replica
-asked. Exit 0 when every upstream is ok, 1 otherwise.
-
-  --json    machine-readable output
-  --watch   redraw every second until Ctrl-C (exit 0); with --json, one JSON line per second`,
-  seed: `oauth-sidecar seed UPSTREAM [--config FILE] [--force]
-
-Reads a refresh token from standard input (never from the command line) and writes it to the configured
-token store as the next generation of UPSTREAM's record. A running proxy that shares the store picks it
-up and refreshes with it. Refuses to replace a live record (one that still holds usable tokens) unless
---force is given; a dead credential is replaced without --force. Prints only a fingerprint.
-
-  printf '%s' "$REFRESH_TOKEN" | oauth-sidecar seed collaborate`,
-};
+/** The table as parseArgs wants it: only the keys it knows. */
+function parseArgsOptions(table: OptionTable): NonNullable<ParseArgsConfig['options']> {
+  return Object.fromEntries(
+    Object.entries(table).map(([name, spec]) => [
+      name,
+      {
+        type: spec.type,
+        ...(spec.short === undefined ? {} : { short: spec.short }),
+        ...(spec.multiple === undefined ? {} : { multiple: spec.multiple }),
+        ...(spec.default === undefined ? {} : { default: spec.default }),
+      },
+    ]),
+  );
+}

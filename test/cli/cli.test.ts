@@ -58,25 +58,49 @@ function expectNoStack(text: string): void {
   expect(text).not.toMatch(/\.(ts|js):\d+/);
 }
 
+/** How the tests run the CLI (node bin/oauth-sidecar.js from the repository root), so how its hints name it. */
+const PROGRAM = './bin/oauth-sidecar.js';
+
 describe('oauth-sidecar --help', () => {
-  it('prints the main usage and exits 0', async () => {
+  it('prints the main usage, naming the program as it was run, and exits 0', async () => {
     const result = await runCli(['--help']);
     expect(result.code).toBe(0);
-    expect(result.stdout).toContain('Usage:');
-    expect(result.stdout).toContain('oauth-sidecar check');
-    expect(result.stdout).toContain('oauth-sidecar [serve]');
+    expect(result.stdout).toContain(`Usage: ${PROGRAM} [<command>] [options]`);
+    for (const command of ['serve', 'check', 'seed', 'login', 'status', 'inject-webhook', 'schema']) expect(result.stdout).toMatch(new RegExp(`\\n {2}${command} `));
+    expect(result.stdout).toContain('never from the command line');
     expect(result.stderr).toBe('');
+    expect((await runCli(['help'])).stdout).toBe(result.stdout);
   });
 
-  it('prints the help of one command for `check --help` and `serve -h`', async () => {
+  it('prints the help of one command for `check --help`, `serve -h` and `help seed`', async () => {
     const check = await runCli(['check', '--help']);
     expect(check.code).toBe(0);
-    expect(check.stdout).toMatch(/^oauth-sidecar check \[--config FILE\]/);
-    expect(check.stdout).not.toContain('Usage:');
+    expect(check.stdout).toMatch(/^Usage: \.\/bin\/oauth-sidecar\.js check \[--config FILE\]\n/);
+    expect(check.stdout).toContain('-c, --config FILE');
+    expect(check.stdout).not.toContain('Commands:');
     const serve = await runCli(['serve', '-h']);
     expect(serve.code).toBe(0);
-    expect(serve.stdout).toMatch(/^oauth-sidecar serve \[--config FILE\]/);
+    expect(serve.stdout).toMatch(/^Usage: \.\/bin\/oauth-sidecar\.js \[serve\] \[--config FILE\]\n/);
     expect(serve.stdout).toContain('SIGTERM');
+    const seed = await runCli(['help', 'seed']);
+    expect(seed.code).toBe(0);
+    expect(seed.stdout).toMatch(/^Usage: \.\/bin\/oauth-sidecar\.js seed \[--config FILE\] \[--force\] <upstream>\n/);
+    expect(seed.stdout).toContain(`| ${PROGRAM} seed collaborate`);
+  });
+
+  it('answers --help without the operand or the options a run needs', async () => {
+    for (const args of [['seed', '--help'], ['login', '-h'], ['inject-webhook', '--help']]) {
+      const result = await runCli(args);
+      expect(result.code, args.join(' ')).toBe(0);
+      expect(result.stdout, args.join(' ')).toMatch(new RegExp(`^Usage: \\./bin/oauth-sidecar\\.js ${args[0]} `));
+      expect(result.stderr).toBe('');
+    }
+  });
+
+  it('names the bin script by its path when run from another directory', async () => {
+    const result = await runCli(['status', '--help'], { cwd: tempDir() });
+    expect(result.code).toBe(0);
+    expect(result.stdout.startsWith(`Usage: ${join(repoRoot, 'bin', 'oauth-sidecar.js')} status `), result.stdout.split('\n')[0]).toBe(true);
   });
 
   it('prints the version from package.json', async () => {
@@ -84,6 +108,7 @@ describe('oauth-sidecar --help', () => {
     const result = await runCli(['--version']);
     expect(result.code).toBe(0);
     expect(result.stdout.trim()).toBe(pkg.version);
+    expect((await runCli(['status', '-v'])).stdout.trim()).toBe(pkg.version);
   });
 });
 
@@ -92,14 +117,25 @@ describe('oauth-sidecar: usage errors exit 2', () => {
     const result = await runCli(['frobnicate']);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('unknown command "frobnicate"');
+    expect(result.stderr).toContain(`see ${PROGRAM} --help`);
     expect(result.stderr).toContain('Usage:');
     expect(result.stdout).toBe('');
   });
 
-  it('--config without a value', async () => {
+  it('--config without a value: one line naming the option and the help to read, then the Usage line', async () => {
     const result = await runCli(['check', '--config']);
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('--config needs a file path');
+    expect(result.stderr).toBe(`oauth-sidecar: --config needs a file path; see ${PROGRAM} check --help\nUsage: ${PROGRAM} check [--config FILE]\n`);
+    expect(result.stdout).toBe('');
+  });
+
+  it('an option of the wrong command, and a value for a flag', async () => {
+    const force = await runCli(['status', '--force']);
+    expect(force.code).toBe(2);
+    expect(force.stderr).toContain(`unknown option "--force"; see ${PROGRAM} status --help`);
+    const json = await runCli(['status', '--json=yes']);
+    expect(json.code).toBe(2);
+    expect(json.stderr).toContain('--json takes no value');
   });
 
   it('secrets are never taken from argv: --client-secret and friends are unknown options, and their values are not echoed', async () => {
@@ -107,10 +143,11 @@ describe('oauth-sidecar: usage errors exit 2', () => {
       ['--client-secret', SECRETS.CLI_TEST_CLIENT_SECRET],
       ['serve', `--client-secret=${SECRETS.CLI_TEST_CLIENT_SECRET}`],
       ['check', `--refresh-token=${SECRETS.CLI_TEST_REFRESH_TOKEN}`],
+      ['check', SECRETS.CLI_TEST_REFRESH_TOKEN],
     ]) {
       const result = await runCli(args);
       expect(result.code, args.join(' ')).toBe(2);
-      expect(result.stderr, args.join(' ')).toMatch(/unknown option "--(client-secret|refresh-token)"/);
+      expect(result.stderr, args.join(' ')).toMatch(/unknown option "--(client-secret|refresh-token)"|check takes no arguments/);
       expectNoSecrets(result);
     }
   });

@@ -1,0 +1,21 @@
+/** Hints name the program as the user runs it: `oauth-sidecar` when installed, the bin script's path in a clone. */
+import { describe, expect, it } from 'vitest';
+import { programName } from '../../src/cli/program-name.js';
+
+describe('programName', () => {
+  it.each([
+    // npm links the bin as `oauth-sidecar` (global install, node_modules/.bin, npx).
+    ['/usr/local/bin/oauth-sidecar', '/home/ops', 'oauth-sidecar'],
+    ['/srv/app/node_modules/.bin/oauth-sidecar', '/srv/app', 'oauth-sidecar'],
+    // In a clone: the script, as a path that works from where the user is.
+    ['/work/clone/bin/oauth-sidecar.js', '/work/clone', './bin/oauth-sidecar.js'],
+    ['/work/clone/bin/oauth-sidecar.js', '/work/clone/bin', './oauth-sidecar.js'],
+    ['/work/clone/bin/oauth-sidecar.js', '/tmp', '/work/clone/bin/oauth-sidecar.js'],
+    ['/work/clone/bin/oauth-sidecar.js', '/work/clone/docs', '/work/clone/bin/oauth-sidecar.js'],
+    // Not the bin script (a test runner, node -e): the command's name.
+    ['/work/clone/node_modules/vitest/vitest.mjs', '/work/clone', 'oauth-sidecar'],
+    [undefined, '/work/clone', 'oauth-sidecar'],
+  ])('%s from %s: %s', (script, cwd, expected) => {
+    expect(programName(script, cwd)).toBe(expected);
+  });
+});
