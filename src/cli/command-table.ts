@@ -4,12 +4,12 @@
  */
 import type { CommandTable } from './args.js';
 import { checkCommand } from './commands/check.js';
+import { injectWebhookCommand } from './commands/inject-webhook.js';
 import { loginCommand } from './commands/login.js';
 import { schemaCommand } from './commands/schema.js';
 import { seedCommand } from './commands/seed.js';
 import { serveCommand } from './commands/serve.js';
 import { statusCommand } from './commands/status.js';
-import { injectWebhookCommand } from '../inject/run.js';
 
 export const commandTable: CommandTable = {
   commands: [serveCommand, checkCommand, seedCommand, loginCommand, statusCommand, injectWebhookCommand, schemaCommand],

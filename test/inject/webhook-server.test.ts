@@ -3,7 +3,7 @@ import { request } from 'node:https';
 import { Writable } from 'node:stream';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { createInjectWebhook, type InjectWebhook } from '../../src/inject/webhook-server.js';
-import { parseInjectWebhookArgs, runInjectWebhook } from '../../src/inject/run.js';
+import { parseInjectWebhookArgs, runInjectWebhook } from '../../src/cli/commands/inject-webhook.js';
 import { createLogger } from '../../src/log.js';
 import { admissionReview, barePod, image, injectAnnotations } from './fixtures.js';
 import { applyPatch, type PatchOperation } from './helpers/json-patch.js';
