@@ -150,6 +150,8 @@ export function createApp(config: Config, options: AppOptions): App {
     await new Promise<void>((resolve) => (adminServer ? adminServer.close(() => resolve()) : resolve()));
     adminServer?.closeAllConnections();
     await Promise.all([...routes.map((route) => route.pool.close()), ...clients.map((client) => client.close())]);
+    // Notes on the stored records (a token found good after all) land before the store closes.
+    await Promise.all(managers.map((manager) => manager.settled()));
     await store?.close();
     managers = [];
     clients = [];

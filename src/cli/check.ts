@@ -2,6 +2,7 @@
  * `oauth-sidecar check`: a human summary of a valid config. Presence of secrets only, never values.
  * Warnings (plain HTTP beyond loopback) are listed at the end; they do not make the config invalid.
  */
+import { firstTokenHint } from '../operator-hints.js';
 import { formatHostPort } from '../net/endpoint.js';
 import type { Config } from '../config/types.js';
 import { describeStore} from '../store/describe-store.js';
@@ -26,6 +27,8 @@ export function describeConfig(config: Config): string {
       `    replay on    ${[...upstream.replayOn].join(', ')} (bodies up to ${upstream.maxReplayBodyBytes} bytes)`,
     );
     if (auth.missing.length > 0) lines.push(`    NEEDS CREDENTIALS: ${auth.missing.join('; ')}`);
+    // The store may hold a token already (check does not read it); this is how to get one if not.
+    if (!auth.refreshToken) lines.push(`    first token  ${firstTokenHint(upstream.name, auth)}`);
   }
   for (const warning of plainHttpWarnings(config)) lines.push(`WARNING ${warning}`);
   return lines.join('\n');

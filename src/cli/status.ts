@@ -2,6 +2,7 @@
  * `oauth-sidecar status`: where each upstream's credential stands, from a running proxy's admin endpoint
  * or, when none answers, straight from the token store. Fingerprints only, never a token.
  */
+import { firstTokenHint } from '../operator-hints.js';
 import { httpUrl } from '../net/endpoint.js';
 import type { Config, UpstreamConfig } from '../config/types.js';
 import { CommandError } from '../errors.js';
@@ -112,6 +113,6 @@ function fromRecord(upstream: UpstreamConfig, record: TokenRecord | undefined, s
 
 function noRecordReason(upstream: UpstreamConfig): string {
   const missing = upstream.auth.missing;
-  const first = `no token yet: printf '%s' "$TOKEN" | oauth-sidecar seed ${upstream.name}, or oauth-sidecar login ${upstream.name}`;
-  return missing.length > 0 ? `missing ${missing.join(' and ')}; then ${first.replace('no token yet: ', '')}` : first;
+  const fix = firstTokenHint(upstream.name, upstream.auth);
+  return missing.length > 0 ? `missing ${missing.join(' and ')}; then ${fix}` : `no token yet: ${fix}`;
 }

@@ -3,6 +3,7 @@
  * strict schema → derived settings. Every problem is collected and reported together in one ConfigError.
  * This runs once at start-up; nothing on the request path reads configuration files.
  */
+import { missingSettingHint } from '../operator-hints.js';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
@@ -216,10 +217,9 @@ function buildAuth(name: string, raw: RawAuth): AuthConfig {
   const clientId = nonEmpty(raw.clientId) ?? preset.defaultClientId;
   const clientSecret = nonEmpty(raw.clientSecret);
   const missing: string[] = [];
-  const envHint = name.toUpperCase().replace(/-/g, '_');
-  if (!clientId && clientAuth !== 'none') missing.push(`auth.clientId (e.g. export ${envHint}_CLIENT_ID=…)`);
+  if (!clientId && clientAuth !== 'none') missing.push(missingSettingHint(name, 'clientId'));
   if (!clientSecret && preset.needsClientSecret && clientAuth !== 'none') {
-    missing.push(`auth.clientSecret (e.g. export ${envHint}_CLIENT_SECRET=…)`);
+    missing.push(missingSettingHint(name, 'clientSecret'));
   }
   return {
     preset: raw.preset,

@@ -13,7 +13,7 @@ import type { TokenRecord, TokenStore } from '../store/token-store.js';
 import type { Clock } from './clock.js';
 import { commitRecord } from './commit-record.js';
 import { fingerprint } from './fingerprint.js';
-import { firstTokenHint } from './operator-hints.js';
+import { deadCredentialHint, firstTokenHint } from '../operator-hints.js';
 import type { TokenClient, TokenGrant } from './providers/oauth2-client.js';
 import { takeLease, type Lease } from './refresh-lease.js';
 import { deadRecord, nextRecord, usableAccessToken, withoutMark } from './token-record.js';
@@ -129,7 +129,7 @@ async function refreshFrom(deps: RefreshDeps, record: TokenRecord | undefined, l
   const grants = grantsFor(record, deps.auth, now);
   if (grants.length === 0) {
     const fix = firstTokenHint(deps.name, deps.auth);
-    const message = record?.refreshToken ? `the refresh token has expired; ${fix}` : `no refresh token yet; ${fix}`;
+    const message = record?.refreshToken ? `the refresh token has expired: ${fix}` : `no refresh token yet: ${fix}`;
     return { kind: 'needs_credentials', message };
   }
   const mark = record?.refreshInFlight;
@@ -185,7 +185,7 @@ async function refreshFrom(deps: RefreshDeps, record: TokenRecord | undefined, l
     return commitNew(deps, record?.generation ?? 0, next, grant, latencyMs, lease);
   }
   const failure = lastFailure as TokenEndpointError;
-  const dead = deadRecord(record, deathReason(deps.name, failure, mark), deps.owner, deps.clock.now());
+  const dead = deadRecord(record, deathReason(deps, failure, mark), deps.owner, deps.clock.now());
   await deps.store.compareAndSet(deps.name, record?.generation ?? 0, dead).catch(() => undefined);
   return { kind: 'dead', record: dead, failure, latencyMs };
 }
@@ -246,12 +246,12 @@ function warnUnfinished(deps: RefreshDeps, mark: NonNullable<TokenRecord['refres
   );
 }
 
-function deathReason(name: string, failure: TokenEndpointError, unfinished: TokenRecord['refreshInFlight']): string {
+function deathReason(deps: RefreshDeps, failure: TokenEndpointError, unfinished: TokenRecord['refreshInFlight']): string {
   const what = failure.kind === 'client_rejected' ? 'the client credentials were rejected' : 'the refresh token was rejected';
   const context = unfinished
     ? `; an earlier refresh with this refresh token (${unfinished.owner}, ${new Date(unfinished.since).toISOString()}) did not finish and probably spent it`
     : '';
-  return `${what}: ${failure.message}${context}. Fix: seed a new refresh token (oauth-sidecar seed ${name}, or auth.refreshToken and restart)`;
+  return `${what}: ${failure.message}${context}. Fix: ${failure.kind === 'client_rejected' ? 'check auth.clientId and auth.clientSecret, then ' : ''}${deadCredentialHint(deps.name, deps.auth)}`;
 }
 
 function describe(error: unknown): string {

@@ -88,6 +88,8 @@ export class TokenManager implements Credential {
   /** Why the stored record cannot be read yet. */
   #storeProblem: string | undefined;
   #unsubscribe: (() => void) | undefined;
+  /** Notes being written to the stored record (see replayEnded). */
+  readonly #notes = new Set<Promise<void>>();
   /** Requests waiting for a token, woken on every change. */
   readonly #waiters = new Set<() => void>();
 
@@ -212,7 +214,13 @@ export class TokenManager implements Credential {
     // A pair only this replica holds is never written as an annotation: at its generation the store may
     // hold another writer's record, which a same-generation write would replace.
     if (this.#unstored) return;
-    void this.#clearRejectionMark(record);
+    const clearing = this.#clearRejectionMark(record).finally(() => this.#notes.delete(clearing));
+    this.#notes.add(clearing);
+  }
+
+  /** Store writes under way that nobody waits for (notes on the record); `stop` callers let them land. */
+  async settled(): Promise<void> {
+    await Promise.all([...this.#notes]);
   }
 
   /** Removes the mark from the stored record, if it still is the one this replica holds (same generation and tokens). */

@@ -215,7 +215,7 @@ describe('oauth-sidecar check', () => {
     const result = await runCli(['check', '--config', config], { env: { CLI_TEST_REFRESH_TOKEN: SECRETS.CLI_TEST_REFRESH_TOKEN } });
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('clientSecret not set');
-    expect(result.stdout).toContain('NEEDS CREDENTIALS: auth.clientSecret (e.g. export COLLABORATE_CLIENT_SECRET=…)');
+    expect(result.stdout).toContain('NEEDS CREDENTIALS: auth.clientSecret (e.g. export COLLABORATE_CLIENT_SECRET=… and restart)');
   });
 
   it('lists every problem of a bad config with its path, without a stack trace, and exits 1', async () => {

@@ -58,7 +58,7 @@ describe('a dead credential', () => {
       await eventually(async () => (await readyz(proxy)).body.notReady[kind]?.state === 'credential_dead', 5000, 'the credential to be declared dead');
       const ready = await readyz(proxy);
       expect(ready.status).toBe(503);
-      expect(ready.body.notReady[kind]?.reason).toMatch(/seed a new refresh token/);
+      expect(ready.body.notReady[kind]?.reason).toMatch(/a new refresh token is needed: .*seed/);
       expect(fake.counters.invalidGrants).toBe(1);
 
       const response = await call('/3/sites');
@@ -67,7 +67,7 @@ describe('a dead credential', () => {
       const body = (await response.json()) as { error: { code: string; message: string; requestId: string } };
       expect(body.error.code).toBe('CREDENTIAL_DEAD');
       expect(body.error.message).toContain(kind);
-      expect(body.error.message).toMatch(/seed a new refresh token/);
+      expect(body.error.message).toMatch(/a new refresh token is needed: .*seed/);
       expect(body.error.requestId).toBeTruthy();
 
       expect(sample(await metricsText(proxy), 'oauth_sidecar_credential_dead', { upstream: kind })).toBe(1);

@@ -84,7 +84,7 @@ describe('logs', () => {
     for (const path of ['/status', '/metrics', '/readyz', '/healthz', '/nothing']) bodies.push(await (await fetch(`${proxy.adminUrl}${path}`)).text());
     // The cookie did reach the upstream (it is the app's own business), so the checks below are not vacuous.
     expect(collaborate.apiRequests[0]?.headers.cookie).toBe(clientCookie);
-    expect(bodies.join('\n')).toContain('seed a new refresh token');
+    expect(bodies.join('\n')).toContain('a new refresh token is needed');
     await eventually(() => accessLines(proxy).length === 5, 2000, 'every access line');
 
     const secrets = [

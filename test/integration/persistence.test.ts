@@ -99,7 +99,7 @@ describe('durable file store', () => {
     const first = await startProxy(configYaml(upstreamYaml(fake, { seed: badSeed }), fileTop(path)));
     await eventually(async () => (await readyz(first)).body.notReady.apiax?.state === 'credential_dead', 3000, 'the credential to die');
     await first.stop();
-    expect((await storedRecord(path, 'apiax'))?.dead?.reason).toMatch(/seed a new refresh token/);
+    expect((await storedRecord(path, 'apiax'))?.dead?.reason).toMatch(/a new refresh token is needed: .*seed/);
     expect(fake.counters.tokenCalls).toBe(1);
 
     const second = await startProxy(configYaml(upstreamYaml(fake, { seed: badSeed }), fileTop(path)));

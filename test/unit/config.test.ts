@@ -344,7 +344,7 @@ upstreams:
     expect(auth.clientId).toBeUndefined();
     expect(auth.clientSecret).toBeUndefined();
     expect(auth.refreshToken).toBeUndefined();
-    expect(auth.missing).toEqual(['auth.clientId (e.g. export MY_COLLAB_CLIENT_ID=…)', 'auth.clientSecret (e.g. export MY_COLLAB_CLIENT_SECRET=…)']);
+    expect(auth.missing).toEqual(['auth.clientId (e.g. export MY_COLLAB_CLIENT_ID=… and restart)', 'auth.clientSecret (e.g. export MY_COLLAB_CLIENT_SECRET=… and restart)']);
   });
 
   it('apiax needs no secret and defaults clientId to integration-api', () => {
