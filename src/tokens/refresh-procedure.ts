@@ -7,7 +7,7 @@
  * the in-memory state and decides what to do with the result. Time comes from `deps.clock`.
  */
 import type { AuthConfig } from '../config/types.js';
-import { TokenEndpointError } from '../errors.js';
+import { StoreError, TokenEndpointError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { TokenRecord, TokenStore } from '../store/token-store.js';
 import type { Clock } from './clock.js';
@@ -112,9 +112,9 @@ export async function restoreLostRecord(deps: Pick<RefreshDeps, 'name' | 'store'
 }
 
 /** The store could not be reached to take the refresh lock, and this upstream may not refresh without it. */
-export class StoreUnavailableError extends Error {
+export class StoreUnavailableError extends StoreError {
   constructor(cause: unknown) {
-    super(`token store unreachable (${describe(cause)}); not refreshing without the lock because this upstream's refresh tokens may be one-time (set auth.refreshWithoutLock: true to allow it)`, { cause });
+    super(`token store unreachable (${describe(cause)}); not refreshing without the lock because this upstream's refresh tokens may be one-time (set auth.refreshWithoutLock: true to allow it)`, { cause, retryable: true });
     this.name = 'StoreUnavailableError';
   }
 }
