@@ -7,10 +7,10 @@ import { missingSettingHint } from '../operator-hints.js';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
-import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { presets } from './presets.js';
 import { interpolateEnv } from './interpolate.js';
+import { describeIssues, describeYamlError } from './issue-messages.js';
 import { configSchema, upstreamSchema, type RawAuth, type RawConfig, type RawUpstream } from './schema.js';
 import { Secret } from './secret.js';
 import { isLoopback } from '../net/is-loopback.js';
@@ -42,7 +42,7 @@ export function parseConfig(text: string, options: LoadOptions & { source?: stri
   const problems: string[] = [];
 
   const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  for (const error of document.errors) problems.push(`${source}: ${error.message.split('\n')[0]}`);
+  for (const error of document.errors) problems.push(describeYamlError(source, error));
   if (problems.length > 0) throw new ConfigError(problems);
 
   const interpolated = interpolateEnv(document.toJS() ?? {}, options.env ?? process.env, problems);
@@ -50,7 +50,7 @@ export function parseConfig(text: string, options: LoadOptions & { source?: stri
 
   const parsed = configSchema.safeParse(interpolated);
   if (!parsed.success) {
-    problems.push(...describeIssues(parsed.error.issues));
+    problems.push(...describeIssues(parsed.error.issues, interpolated, configSchema));
     // Still report route and target problems, so that one run lists every problem in the file.
     checkValidUpstreams(interpolated, problems);
   }
@@ -59,16 +59,6 @@ export function parseConfig(text: string, options: LoadOptions & { source?: stri
   const config = buildConfig(parsed.data, source, baseDir, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze(config);
-}
-
-function describeIssues(issues: readonly z.core.$ZodIssue[]): string[] {
-  return issues.map((issue) => {
-    const path = issue.path.map(String).join('.') || '(top level)';
-    if (issue.code === 'unrecognized_keys') return `${path}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
-    // A bad record key (upstream name): zod's own message is "Invalid key in record"; say why instead.
-    if (issue.code === 'invalid_key') return `${path}: ${issue.issues.map((inner) => inner.message).join('; ')}`;
-    return `${path}: ${issue.message}`;
-  });
 }
 
 /** Replaces each `xFile: path` under upstreams.*.auth and store with `x: <file contents>`. */

@@ -30,6 +30,7 @@ export function createTargetResolver<R extends Routable>(routes: readonly R[]): 
   const ordered = [...routes]
     .sort((a, b) => b.routePath.length - a.routePath.length)
     .map((route) => ({ route, prefix: `${route.routePath}/` }));
+  const routeList = routes.map((route) => `${route.routePath}/`).join(', ');
 
   return (url, host) => {
     // RFC 9112 §3.2: no request-target form has a fragment, so a raw "#" is malformed. Refused before
@@ -40,7 +41,7 @@ export function createTargetResolver<R extends Routable>(routes: readonly R[]): 
     const path = queryStart === -1 ? target : target.slice(0, queryStart);
     const query = queryStart === -1 ? '' : target.slice(queryStart);
     const route = ordered.find((candidate) => path.startsWith(candidate.prefix) || path === candidate.route.routePath)?.route;
-    if (!route) throw new ProxyError('ROUTE_NOT_FOUND', `no upstream is routed at ${truncate(path)}`);
+    if (!route) throw new ProxyError('ROUTE_NOT_FOUND', `no upstream is routed at ${truncate(path)}; the routes are ${routeList}`);
     const rest = path.slice(route.routePath.length);
     if (FORBIDDEN_IN_PATH.test(rest) || hasDotSegment(rest)) {
       throw new ProxyError('BAD_REQUEST_TARGET', 'the path contains dot segments, encoded slashes or backslashes, which are refused');

@@ -167,7 +167,7 @@ upstreams:
     const problems = error.problems.join('\n');
     expect(problems).toContain('upstreams.collaborate.auth.clientId: environment variable NOT_SET_ANYWHERE is not set');
     expect(problems).toMatch(/^listen: expected host:port/m);
-    expect(problems).toMatch(/^\(top level\): unknown key lgo$/m);
+    expect(problems).toMatch(/^\(top level\): unknown key lgo \(did you mean log\?\)$/m);
     expect(problems).toMatch(/^upstreams\.collaborate\.target: expected an http:\/\/ or https:\/\/ URL$/m);
     expect(problems).toMatch(/^upstreams\.collaborate\.maxReplayBodyBytes: .*expected number/m);
     expect(problems).toMatch(/^upstreams\.collaborate\.auth\.tokenUrl: expected an http:\/\/ or https:\/\/ URL$/m);
@@ -253,11 +253,31 @@ upstreams:
     expect(preset.problems[0]).toMatch(/^upstreams\.good\.auth\.preset: .*collaborate/);
   });
 
-  it('reports YAML syntax errors and duplicate keys with the source name', () => {
-    expect(configErrorOf(() => parseConfig('listen: [unclosed\n', { env: {} })).problems[0]).toMatch(/^<inline>: /);
+  it('reports YAML syntax errors and duplicate keys with the source name, line and column, and nothing dangling', () => {
+    const unclosed = configErrorOf(() => parseConfig('listen: [unclosed\n', { env: {} })).problems[0];
+    expect(unclosed).toMatch(/^<inline>:\d+:\d+: \S/);
+    expect(unclosed).not.toMatch(/column \d+:$/);
     expect(configErrorOf(() => parseConfig(`listen: 127.0.0.1:1\nlisten: 127.0.0.1:2\n${collaborate}`, { env: {} })).problems[0]).toMatch(
-      /^<inline>: .*(duplicate|unique)/i,
+      /^<inline>:2:1: .*(duplicate|unique)/i,
     );
+  });
+
+  it('says "required" for a missing key, and offers the closest known key for a typo', () => {
+    const missingUrl = configErrorOf(() => parseConfig('upstreams:\n  a:\n    target: http://127.0.0.1:1\n    auth: { preset: apiax }\n', { env: {} }));
+    expect(missingUrl.problems).toEqual(['upstreams.a.auth.tokenUrl: required']);
+    const typos = configErrorOf(() =>
+      parseConfig('listn: 127.0.0.1:8080\nupstreams:\n  a:\n    target: http://127.0.0.1:1\n    maxConection: 3\n    auth: { preset: apiax, tokenUrl: http://127.0.0.1:1/t, refreshTokn: x }\nstore: { type: redis, url: "redis://x", comandTimeoutMs: 5 }\n', { env: {} }),
+    );
+    expect(typos.problems).toEqual(
+      expect.arrayContaining([
+        '(top level): unknown key listn (did you mean listen?)',
+        'upstreams.a: unknown key maxConection (did you mean maxConnections?)',
+        'upstreams.a.auth: unknown key refreshTokn (did you mean refreshToken?)',
+        'store: unknown key comandTimeoutMs (did you mean commandTimeoutMs?)',
+      ]),
+    );
+    // Nothing close: no guess.
+    expect(configErrorOf(() => parseConfig(`${collaborate}\nzebra: 1\n`, { env: {} })).problems).toContain('(top level): unknown key zebra');
   });
 
   it('reports an unreadable config file with its path and no stack', () => {
