@@ -8,12 +8,12 @@ import { commandTable } from './cli/command-table.js';
 import type { CommandContext } from './cli/command-spec.js';
 import { commandHelp, mainHelp, usageErrorText } from './cli/help.js';
 import { packageVersion } from './cli/package-version.js';
-import { programName } from './cli/program-name.js';
 import { runCommand } from './cli/run-command.js';
 import { UsageError } from './errors.js';
+import { cliCommand } from './operator-hints.js';
 
 export async function main(argv: readonly string[]): Promise<number> {
-  const context: CommandContext = { program: programName(process.argv[1], process.cwd()), env: process.env, version: packageVersion() };
+  const context: CommandContext = { program: cliCommand(process.argv[1], process.cwd()), env: process.env, version: packageVersion() };
   let selection: Selection;
   try {
     selection = selectCommand(commandTable, argv);

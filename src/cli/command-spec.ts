@@ -52,7 +52,7 @@ export interface OperandSpec {
 }
 
 export interface CommandContext {
-  /** How the user runs this program (`oauth-sidecar`, or `./bin/oauth-sidecar.js` in a clone), for hints. */
+  /** How the user runs this program (operator-hints.ts cliCommand), for help and hints. */
   readonly program: string;
   readonly env: NodeJS.ProcessEnv;
   /** This package's version. */

@@ -1,7 +1,7 @@
 /**
  * Help generated from the command table: the main help (`--help`), one command's help
  * (`<command> --help`), and the lines printed under a usage error. `program` is how the user runs this
- * program (program-name.ts), so every line can be pasted as it is.
+ * program (cliCommand in operator-hints.ts), so every line can be pasted as it is.
  */
 import { commonOptions, type CommandTable } from './args.js';
 import type { Command, OptionSpec, OptionTable } from './command-spec.js';

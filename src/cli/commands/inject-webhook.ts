@@ -4,10 +4,10 @@
  */
 import { defaultImage, defaultListen, serveInjectWebhook, type InjectWebhookArgs } from '../../inject/run.js';
 import { UsageError } from '../../errors.js';
+import { cliCommand } from '../../operator-hints.js';
 import { parseCommandLine } from '../args.js';
 import { defineCommand } from '../command-spec.js';
 import { packageVersion } from '../package-version.js';
-import { programName } from '../program-name.js';
 import { runCommand } from '../run-command.js';
 
 export const injectWebhookCommand = defineCommand({
@@ -75,6 +75,6 @@ export function parseInjectWebhookArgs(argv: readonly string[], env: NodeJS.Proc
 
 /** Runs `inject-webhook` with `argv` (what follows the command name); resolves to the exit code. */
 export function runInjectWebhook(argv: readonly string[]): Promise<number> {
-  return runCommand(injectWebhookCommand, argv, { program: programName(process.argv[1], process.cwd()), env: process.env, version: packageVersion() });
+  return runCommand(injectWebhookCommand, argv, { program: cliCommand(process.argv[1], process.cwd()), env: process.env, version: packageVersion() });
 }
 

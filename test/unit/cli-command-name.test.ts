@@ -1,8 +1,11 @@
-/** Hints name the program as the user runs it: `oauth-sidecar` when installed, the bin script's path in a clone. */
+/**
+ * cliCommand (operator-hints.ts): help and hints name the program as the user runs it, `oauth-sidecar`
+ * when installed, the bin script's path in a clone.
+ */
 import { describe, expect, it } from 'vitest';
-import { programName } from '../../src/cli/program-name.js';
+import { cliCommand } from '../../src/operator-hints.js';
 
-describe('programName', () => {
+describe('cliCommand', () => {
   it.each([
     // npm links the bin as `oauth-sidecar` (global install, node_modules/.bin, npx).
     ['/usr/local/bin/oauth-sidecar', '/home/ops', 'oauth-sidecar'],
@@ -16,6 +19,6 @@ describe('programName', () => {
     ['/work/clone/node_modules/vitest/vitest.mjs', '/work/clone', 'oauth-sidecar'],
     [undefined, '/work/clone', 'oauth-sidecar'],
   ])('%s from %s: %s', (script, cwd, expected) => {
-    expect(programName(script, cwd)).toBe(expected);
+    expect(cliCommand(script, cwd)).toBe(expected);
   });
 });
