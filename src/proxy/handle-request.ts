@@ -5,7 +5,6 @@
  * Per-request state lives in one RequestContext. Nothing here reads the store, a file or the config.
  * Every failure ends in failRequest, which answers, logs and counts it and never throws.
  */
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { errors as undiciErrors } from 'undici';
@@ -19,6 +18,7 @@ import { sendProxyError } from './error-response.js';
 import { forward, sendHeld, type ForwardResult, type HeldResponse } from './forward.js';
 import { upstreamRequestHeaders } from './header-rules.js';
 import { sendWithReplay } from './replay.js';
+import { requestIdFrom } from './request-id.js';
 import { STREAMED, hasBody, readBody, replayableLength } from './request-body.js';
 import type { Route } from './route.js';
 import { hostNamingListener, type createTargetResolver } from './request-target.js';
@@ -38,8 +38,6 @@ interface RequestContext {
 
 const SLASH = 0x2f;
 
-/** Request ids from clients are kept only when they are short and plain, so they cannot inject into logs. */
-const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** What a client refused for lack of buffer space is told to wait. */
 const BUFFER_FULL_RETRY_AFTER_SECONDS = 1;
@@ -63,9 +61,8 @@ export function createRequestHandler(options: RequestHandlerOptions): (req: Inco
   const accessLogger = accessLog ? createAccessLog(logger) : undefined;
 
   return (req, res) => {
-    const incomingId = req.headers['x-request-id'];
     const context: RequestContext = {
-      id: typeof incomingId === 'string' && SAFE_REQUEST_ID.test(incomingId) ? incomingId : randomUUID(),
+      id: requestIdFrom(req.headers),
       startedAt: performance.now(),
       route: undefined,
       logPath: '',
