@@ -48,6 +48,9 @@ COPY --from=build /build/dist/ ./dist/
 COPY bin/ ./bin/
 COPY package.json ./
 COPY deploy/docker/proxy.yaml /etc/oauth-sidecar/proxy.yaml
+# `kubectl exec … oauth-sidecar status` works, and hints name the command that way.
+RUN ln -s /app/bin/oauth-sidecar.js /usr/local/bin/oauth-sidecar
+ENV OAUTH_SIDECAR_COMMAND=oauth-sidecar
 
 # Token records survive container restarts only on a volume (in Kubernetes: an emptyDir or a PVC
 # mounted here; with a read-only root filesystem this mount is required for the file store).

@@ -6,10 +6,12 @@ import { basename, isAbsolute, relative } from 'node:path';
 import type { AuthConfig } from './config/types.js';
 
 /**
- * How this program is run: `oauth-sidecar` when installed (the bin link is on PATH, as in the image), or
- * the path to bin/oauth-sidecar.js as typed in a clone, where nothing is on PATH.
+ * How this program is run: `$OAUTH_SIDECAR_COMMAND` where the installation says (the image puts the bin
+ * on PATH and sets it), `oauth-sidecar` when run through the installed bin link, or the path to
+ * bin/oauth-sidecar.js as typed in a clone, where nothing is on PATH.
  */
-export function cliCommand(script: string | undefined = process.argv[1], cwd: string = process.cwd()): string {
+export function cliCommand(script: string | undefined = process.argv[1], cwd: string = process.cwd(), configured = process.env.OAUTH_SIDECAR_COMMAND): string {
+  if (configured) return configured;
   if (!script || basename(script) !== 'oauth-sidecar.js') return 'oauth-sidecar';
   const path = relative(cwd, script);
   return path.startsWith('..') || isAbsolute(path) ? script : `./${path}`;

@@ -4,7 +4,7 @@
  * taken from the command line.
  */
 import { readFileSync } from 'node:fs';
-import { stopOnSignal } from '../cli/signals.js';
+import { stopOnSignal } from '../signals.js';
 import { createLogger } from '../log.js';
 import { describeCertificate, reloadTlsOnChange } from './tls-reload.js';
 import { createInjectWebhook } from './webhook-server.js';

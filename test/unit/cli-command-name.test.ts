@@ -22,3 +22,10 @@ describe('cliCommand', () => {
     expect(cliCommand(script, cwd)).toBe(expected);
   });
 });
+
+describe('cliCommand where the installation names the command', () => {
+  it('uses $OAUTH_SIDECAR_COMMAND (the image puts the bin on PATH and sets it)', () => {
+    expect(cliCommand('/app/bin/oauth-sidecar.js', '/app', 'oauth-sidecar')).toBe('oauth-sidecar');
+    expect(cliCommand('/app/bin/oauth-sidecar.js', '/app', undefined)).toBe('./bin/oauth-sidecar.js');
+  });
+});

@@ -7,7 +7,7 @@ import type { Config } from '../../config/types.js';
 import { StoreError } from '../../errors.js';
 import { createLogger } from '../../log.js';
 import { defineCommand } from '../command-spec.js';
-import { exitAfterFlush, stopOnSignal } from '../signals.js';
+import { exitAfterFlush, stopOnSignal } from '../../signals.js';
 import { configOption, configPath, withConfig } from './config-option.js';
 
 export const serveCommand = defineCommand({

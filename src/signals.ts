@@ -2,7 +2,7 @@
  * How the long-running commands (serve, inject-webhook) end: the first SIGTERM/SIGINT drains through
  * `stop` and resolves the exit code (0, or 1 if stopping failed); a second signal exits at once.
  */
-import type { Logger } from '../log.js';
+import type { Logger } from './log.js';
 
 export function stopOnSignal(logger: Logger, stop: () => Promise<void>): Promise<number> {
   return new Promise((resolve) => {
