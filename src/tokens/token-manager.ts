@@ -8,7 +8,7 @@
  * injected clock, so every rule here is unit-tested with fake time.
  */
 import type { AuthConfig, UpstreamConfig } from '../config/types.js';
-import { ProxyError, StoreError, type ErrorCode } from '../errors.js';
+import { ProxyError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Credential, CurrentToken, ReplayReport } from './credential.js';
 import { RefreshHistory } from './refresh-history.js';
@@ -21,7 +21,8 @@ import type { TokenClient } from './providers/oauth2-client.js';
 import { StoreUnavailableError, refreshUnderLease, restoreLostRecord, type RefreshDeps, type RefreshResult } from './refresh-procedure.js';
 import { backoffDelay, refreshAt } from './refresh-schedule.js';
 import { decideReplay, isSuspect, type ReplayDecision } from './replay-policy.js';
-import { loadOrSeed } from './load-record.js';
+import { ChangeSignal } from './change-signal.js';
+import { FirstRead } from './first-read.js';
 import { usableAccessToken } from './token-record.js';
 import { canMove, type TokenState } from './token-state.js';
 import type { TokenStatus } from './token-status.js';
@@ -29,9 +30,6 @@ import { describeTokenState } from './describe-token-state.js';
 
 export type { ReplayDecision } from './replay-policy.js';
 export type { CurrentToken } from './credential.js';
-
-/** A store that could not be read is tried again at least this often (and at once when it announces itself). */
-const MAX_LOAD_RETRY_MS = 5000;
 
 export type RefreshReason = 'startup' | 'scheduled' | 'expired' | 'rejected' | 'retry';
 
@@ -82,16 +80,12 @@ export class TokenManager implements Credential {
   #skipLoggedGeneration = -1;
   /** A pair only this replica holds, being written back: nothing else happens until it lands. */
   #unstored: { cancel(): void } | undefined;
-  #loading: Promise<void> | undefined;
-  #loadRetry: Timer | undefined;
-  #loadFailures = 0;
-  /** Why the stored record cannot be read yet. */
-  #storeProblem: string | undefined;
+  readonly #firstRead: FirstRead;
   #unsubscribe: (() => void) | undefined;
   /** Notes being written to the stored record (see replayEnded). */
   readonly #notes = new Set<Promise<void>>();
   /** Requests waiting for a token, woken on every change. */
-  readonly #waiters = new Set<() => void>();
+  readonly #changes: ChangeSignal;
 
   constructor(options: TokenManagerOptions) {
     this.#upstream = options.upstream;
@@ -103,6 +97,17 @@ export class TokenManager implements Credential {
     this.#random = options.random ?? Math.random;
     this.#history = new RefreshHistory(options.upstream.name, options.metrics, this.#clock);
     this.#deps = { name: this.name, auth: this.#auth, store: this.#store, client: options.client, owner: options.owner, log: this.#log, clock: this.#clock };
+    this.#changes = new ChangeSignal(this.#clock);
+    this.#firstRead = new FirstRead({
+      deps: this.#deps,
+      seed: this.#auth.refreshToken?.reveal(),
+      random: this.#random,
+      onRead: (record) => {
+        this.#settle(record);
+        this.#schedule();
+      },
+      onProblem: () => this.#notify(),
+    });
   }
 
   get name(): string {
@@ -121,7 +126,7 @@ export class TokenManager implements Credential {
   async start(): Promise<void> {
     this.#unsubscribe = this.#store.subscribe((key) => {
       if (key !== this.name && key !== '*') return;
-      if (this.#state === 'loading') void this.#load();
+      if (this.#state === 'loading') void this.#firstRead.run();
       // Same-generation announcements matter too: a mark, or a token another replica found accepted.
       else void this.#reload();
     });
@@ -129,13 +134,13 @@ export class TokenManager implements Credential {
       this.#needsCredentials = `missing ${this.#auth.missing.join(' and ')}`;
       this.#log.warn({ event: 'needs_credentials', missing: this.#auth.missing }, `upstream ${this.name} needs credentials: ${this.#needsCredentials}`);
     }
-    await this.#load({ atStart: true });
+    await this.#firstRead.run({ atStart: true });
   }
 
   stop(): void {
     this.#moveTo('stopped');
     this.#timer?.cancel();
-    this.#loadRetry?.cancel();
+    this.#firstRead.stop();
     this.#unstored?.cancel();
     this.#unsubscribe?.();
   }
@@ -242,7 +247,7 @@ export class TokenManager implements Credential {
         record: this.#record,
         token: this.#token,
         needsCredentials: this.#needsCredentials,
-        storeProblem: this.#state === 'loading' ? this.#storeProblem : undefined,
+        storeProblem: this.#state === 'loading' ? this.#firstRead.problem : undefined,
         unavailable: this.#state === 'unavailable' ? this.#unavailable?.reason : undefined,
         refreshing: this.#state === 'refreshing',
         history: this.#history,
@@ -264,30 +269,18 @@ export class TokenManager implements Credential {
       if (this.#state === 'unavailable' && this.#unavailable?.code !== 'REFRESH_PENDING') throw this.#unavailableError();
       const left = deadline - this.#clock.now();
       if (left <= 0) throw this.#unavailableError();
-      await this.#nextChange(left);
+      await this.#changes.next(left);
     }
   }
 
-  #nextChange(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const wake = (): void => {
-        timer.cancel();
-        this.#waiters.delete(wake);
-        resolve();
-      };
-      const timer = this.#clock.after(ms, wake);
-      this.#waiters.add(wake);
-    });
-  }
-
   #notify(): void {
-    for (const wake of [...this.#waiters]) wake();
+    this.#changes.notify();
   }
 
   #throwIfUnusable(): void {
     if (this.#state === 'dead' && this.#record?.dead) throw new ProxyError('CREDENTIAL_DEAD', `upstream ${this.name}: ${this.#record.dead.reason}`);
     if (this.#needsCredentials) throw new ProxyError('NEEDS_CREDENTIALS', `upstream ${this.name} needs credentials: ${this.#needsCredentials}`);
-    if (this.#state === 'loading') throw new ProxyError('NO_USABLE_TOKEN', `no usable token for upstream ${this.name}: ${this.#storeProblem ?? 'the stored token is being read'}`, { retryAfterSeconds: 1 });
+    if (this.#state === 'loading') throw new ProxyError('NO_USABLE_TOKEN', `no usable token for upstream ${this.name}: ${this.#firstRead.problem ?? 'the stored token is being read'}`, { retryAfterSeconds: 1 });
     if (this.#state === 'stopped') throw new ProxyError('SHUTTING_DOWN', 'the proxy is shutting down');
   }
 
@@ -480,35 +473,6 @@ export class TokenManager implements Credential {
     this.#state = next;
     this.#log.debug({ event: 'token_state', from, to: next }, `token state of ${this.name}: ${from} → ${next}`);
     this.#notify();
-  }
-
-  #load(options: { atStart?: boolean } = {}): Promise<void> {
-    this.#loading ??= this.#tryLoad(options.atStart ?? false).finally(() => {
-      this.#loading = undefined;
-    });
-    return this.#loading;
-  }
-
-  async #tryLoad(atStart: boolean): Promise<void> {
-    if (this.#state !== 'loading') return;
-    this.#loadRetry?.cancel();
-    try {
-      const record = await loadOrSeed(this.#deps, this.#auth.refreshToken?.reveal());
-      if (this.#state !== 'loading') return;
-      if (this.#storeProblem) this.#log.info({ event: 'store_read_recovered' }, `token store readable again; upstream ${this.name} starts`);
-      this.#storeProblem = undefined;
-      this.#settle(record);
-      this.#schedule();
-    } catch (error) {
-      if (atStart && !(error instanceof StoreError && error.retryable)) throw error;
-      this.#loadFailures += 1;
-      const problem = `token store unavailable: ${describe(error)}`;
-      const retryInMs = Math.round(Math.min(backoffDelay(this.#loadFailures, undefined, this.#random), MAX_LOAD_RETRY_MS));
-      if (problem !== this.#storeProblem) this.#log.warn({ event: 'store_read_failed', retryInMs }, `${problem}; upstream ${this.name} is not ready until it can be read`);
-      this.#storeProblem = problem;
-      this.#notify();
-      if (this.#state === 'loading') this.#loadRetry = this.#clock.after(retryInMs, () => void this.#load());
-    }
   }
 
   /** Another writer's record was announced (or the store came back): take it if it is newer. */
