@@ -5,8 +5,8 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import { ProxyError } from '../errors.js';
-import { sendProxyError } from '../proxy/error-response.js';
-import { requestIdFrom } from '../proxy/request-id.js';
+import { sendProxyError } from '../http/error-response.js';
+import { requestIdFrom } from '../http/request-id.js';
 import type { TokenStatus } from '../tokens/token-status.js';
 
 export interface AdminSources {

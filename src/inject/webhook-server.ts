@@ -9,8 +9,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ProxyError, SidecarError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { sendProxyError } from '../proxy/error-response.js';
-import { requestIdFrom } from '../proxy/request-id.js';
+import { sendProxyError } from '../http/error-response.js';
+import { requestIdFrom } from '../http/request-id.js';
 import {
   AdmissionReviewError,
   denyResponse,

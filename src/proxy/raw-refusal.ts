@@ -5,7 +5,7 @@
  */
 import type { Duplex } from 'node:stream';
 import type { ProxyError } from '../errors.js';
-import { errorResponse } from './error-response.js';
+import { errorResponse } from '../http/error-response.js';
 
 /** Writes the error response if the socket can still take it, then closes the socket. Never throws. */
 export function refuseSocket(socket: Duplex, error: ProxyError, requestId: string): void {

@@ -7,7 +7,7 @@ import { createServer } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Server } from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { ErrorRegistry, ProxyError, type ErrorCode } from '../../src/errors.js';
-import { sendProxyError } from '../../src/proxy/error-response.js';
+import { sendProxyError } from '../../src/http/error-response.js';
 import { refuseSocket } from '../../src/proxy/raw-refusal.js';
 import { proxyError, rawExchange } from '../helpers/raw-http.js';
 

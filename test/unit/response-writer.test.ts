@@ -6,7 +6,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { ProxyError } from '../../src/errors.js';
-import { sendProxyError } from '../../src/proxy/error-response.js';
+import { sendProxyError } from '../../src/http/error-response.js';
 import { endUpstreamResponse, writeUpstreamChunk, writeUpstreamHead, type HeadOutcome } from '../../src/proxy/response-writer.js';
 import { proxyError, send } from '../helpers/raw-http.js';
 
