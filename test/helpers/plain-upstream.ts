@@ -7,10 +7,11 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { onTestFinished } from 'vitest';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
+import { refusingPort } from './ports.js';
 import { configYaml, startProxy, type RunningProxy } from './start-proxy.js';
 
 export interface SeenRequest {
@@ -146,13 +147,9 @@ export async function startRoutedProxy(options: RoutedProxyOptions = {}): Promis
   return { proxy, upstream, provider, routeUrl: `${proxy.url}/up` };
 }
 
-/** A port on which nothing listens (bound, then released). */
+/** A port on which nothing listens, held for the running test so that no listener gets it meanwhile. */
 export async function closedPort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  return (await refusingPort()).port;
 }
 
 /**

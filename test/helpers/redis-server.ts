@@ -1,26 +1,30 @@
 /**
  * Launches real redis-server processes for tests: standalone, Sentinel (1 master, 1 replica, 3 sentinels)
- * and a 3-master Cluster, each on free loopback ports with its own temp directory. Every process gets its
- * kill registered with the caller's cleanup the moment it is spawned, so a failed start-up leaks nothing;
- * a process exit hook is the second net. Only processes started here are ever signalled (the Redis on
- * 6379 that may be running on the box is never used or flushed).
+ * and a 3-master Cluster, each on its own loopback port and temp directory. Every process gets its kill
+ * registered with the caller's cleanup the moment it is spawned, so a failed start-up leaks nothing; a
+ * process exit hook is the second net. Only processes started here are ever signalled (the Redis on 6379
+ * that may be running on the box is never used or flushed).
  *
- * Readiness is polled with redis-cli, not with ioredis, so the launcher does not depend on the client
- * under test.
+ * redis-server must be told its port up front, so each start takes a candidate port (see ports.ts) and
+ * starts again on another one when the server exits with "Address already in use". It is ready when the
+ * port answers with this process's own pid (INFO server), so a server of someone else's that holds the
+ * port is never mistaken for ours. Readiness is polled with redis-cli, not with ioredis, so the launcher
+ * does not depend on the client under test.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { afterAll } from 'vitest';
+import { ADDRESS_IN_USE, retryOnAddressInUse } from './ports.js';
+import { redisCliPath, redisServerPath } from './redis-executables.js';
 
 const execFileAsync = promisify(execFile);
 const HOST = '127.0.0.1';
-const REDIS_SERVER = '/usr/bin/redis-server';
-const REDIS_CLI = '/usr/bin/redis-cli';
+/** A Cluster node's bus port is its port + 10000 (redis.conf `cluster-port` 0). */
+const CLUSTER_BUS_OFFSET = 10_000;
 
 /** Receives a cleanup task; pass vitest's `onTestFinished`, or the function from `cleanupAfterAll()`. */
 export type RegisterCleanup = (task: () => Promise<void> | void) => void;
@@ -56,27 +60,15 @@ export interface RedisProcess {
   cli(...args: string[]): Promise<string>;
 }
 
-/** A port the kernel handed out for a moment; the server is closed again before the port is returned. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, HOST, () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
 /** Runs redis-cli against a port; never against one this file did not start (callers pass their own ports). */
 export async function redisCli(port: number, args: readonly string[], password?: string): Promise<string> {
   const auth = password === undefined ? [] : ['--no-auth-warning', '-a', password];
-  const { stdout } = await execFileAsync(REDIS_CLI, ['-h', HOST, '-p', String(port), ...auth, ...args], { timeout: 5_000 });
+  const { stdout } = await execFileAsync(redisCliPath(), ['-h', HOST, '-p', String(port), ...auth, ...args], { timeout: 5_000 });
   return stdout.trim();
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+/** Polls `check` until it is true; `fatal` returning an error (the process died) ends the wait with it. */
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 15_000, fatal: () => Error | undefined = () => undefined): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
@@ -84,6 +76,8 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
     } catch {
       // not answering yet
     }
+    const error = fatal();
+    if (error) throw error;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(25);
   }
@@ -91,48 +85,39 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
 
 interface LaunchSpec {
   register: RegisterCleanup;
-  port: number;
   /** Lines of the config file besides port, bind and dir. */
   config: string[];
   sentinel?: boolean;
   label: string;
   /** requirepass; redis-cli then authenticates with it. */
   password?: string;
+  /** Ports above the candidate that the server binds too (a Cluster node's bus port). */
+  portSpan?: number;
 }
 
-/** Spawns one server process from a config file in its own temp dir; the caller waits for readiness. */
-function launch(spec: LaunchSpec): RedisProcess {
+/** Why a server process that exited during start-up did so, from its log. */
+function exitReason(logPath: string): string {
+  try {
+    return readFileSync(logPath, 'utf8').trim().split('\n').slice(-5).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/**
+ * Starts one server process from a config file in its own temp dir, on a candidate port (another one when
+ * that port is taken), and resolves once it answers.
+ */
+async function launch(spec: LaunchSpec): Promise<RedisProcess> {
+  const serverPath = redisServerPath();
+  redisCliPath(); // readiness is polled with redis-cli: fail now, not after the start-up timeout
   const dir = mkdtempSync(join(tmpdir(), `oauth-sidecar-${spec.label}-`));
   const configPath = join(dir, 'redis.conf');
-  writeFileSync(
-    configPath,
-    [
-      `port ${spec.port}`,
-      `bind ${HOST}`,
-      `dir ${dir}`,
-      'save ""',
-      'appendonly no',
-      'protected-mode no',
-      'loglevel warning',
-      `logfile ${join(dir, 'redis.log')}`,
-      ...(spec.password === undefined ? [] : [`requirepass ${spec.password}`]),
-      ...spec.config,
-      '',
-    ].join('\n'),
-  );
+  const logPath = join(dir, 'redis.log');
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
   const killOnExit = (): void => {
     child?.kill('SIGKILL');
-  };
-
-  const start = (): void => {
-    const args = spec.sentinel ? [configPath, '--sentinel'] : [configPath];
-    const spawned = spawn(REDIS_SERVER, args, { stdio: 'ignore' });
-    child = spawned;
-    exited = new Promise((resolve) => spawned.once('exit', () => resolve()));
-    spawned.once('exit', () => process.off('exit', killOnExit));
-    process.on('exit', killOnExit);
   };
   const signalAndWait = async (signal: NodeJS.Signals): Promise<void> => {
     const running = child;
@@ -144,17 +129,71 @@ function launch(spec: LaunchSpec): RedisProcess {
     await exited;
   };
   const kill = () => signalAndWait('SIGKILL');
-
-  start();
   spec.register(async () => {
     await kill();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const handle: RedisProcess = {
+  /** Spawns the server on `port` and waits until it answers; ADDRESS_IN_USE when the port was taken. */
+  const start = async (port: number): Promise<void | typeof ADDRESS_IN_USE> => {
+    rmSync(logPath, { force: true });
+    const spawned = spawn(serverPath, spec.sentinel ? [configPath, '--sentinel'] : [configPath], { stdio: 'ignore' });
+    child = spawned;
+    let gone: Error | undefined;
+    exited = new Promise((resolve) => spawned.once('exit', () => resolve()));
+    spawned.once('error', (error) => (gone = error));
+    spawned.once('exit', (code, signal) => {
+      process.off('exit', killOnExit);
+      gone ??= new Error(`redis-server (${spec.label}) on port ${port} exited during start-up (${code ?? signal}):\n${exitReason(logPath)}`);
+    });
+    process.on('exit', killOnExit);
+    // Its own pid in INFO: a server of someone else's on this port never passes for ours.
+    await waitFor(
+      `redis-server (${spec.label}) on port ${port} to answer`,
+      async () => new RegExp(`^process_id:${spawned.pid}\\s*$`, 'm').test(await redisCli(port, ['INFO', 'server'], spec.password)),
+      15_000,
+      () => gone,
+    );
+    return undefined;
+  };
+  const startOrInUse = async (port: number): Promise<void | typeof ADDRESS_IN_USE> => {
+    try {
+      return await start(port);
+    } catch (error) {
+      if (exitReason(logPath).includes('Address already in use')) return ADDRESS_IN_USE;
+      throw error;
+    }
+  };
+
+  const port = await retryOnAddressInUse(
+    `redis-server (${spec.label})`,
+    async (candidate) => {
+      writeFileSync(
+        configPath,
+        [
+          `port ${candidate}`,
+          `bind ${HOST}`,
+          `dir ${dir}`,
+          'save ""',
+          'appendonly no',
+          'protected-mode no',
+          'loglevel warning',
+          `logfile ${logPath}`,
+          ...(spec.password === undefined ? [] : [`requirepass ${spec.password}`]),
+          ...spec.config,
+          '',
+        ].join('\n'),
+      );
+      return (await startOrInUse(candidate)) === ADDRESS_IN_USE ? ADDRESS_IN_USE : candidate;
+    },
+    10,
+    spec.portSpan ?? 0,
+  );
+
+  return {
     host: HOST,
-    port: spec.port,
-    url: `redis://${HOST}:${spec.port}`,
+    port,
+    url: `redis://${HOST}:${port}`,
     get pid() {
       return child?.pid;
     },
@@ -172,16 +211,11 @@ function launch(spec: LaunchSpec): RedisProcess {
     },
     async restart() {
       await kill();
-      start();
-      await waitUntilAnswering(handle);
+      // Same port and config (the server may have rewritten it, e.g. a Sentinel's view); taken meanwhile, it fails.
+      await start(port);
     },
-    cli: (...args) => redisCli(spec.port, args, spec.password),
+    cli: (...args) => redisCli(port, args, spec.password),
   };
-  return handle;
-}
-
-async function waitUntilAnswering(server: RedisProcess): Promise<void> {
-  await waitFor(`redis on port ${server.port} to answer PING`, async () => (await server.cli('PING')).includes('PONG'));
 }
 
 export interface StartRedisOptions {
@@ -193,9 +227,7 @@ export interface StartRedisOptions {
 
 /** One standalone redis-server. */
 export async function startRedis(register: RegisterCleanup, options: StartRedisOptions = {}): Promise<RedisProcess> {
-  const server = launch({ register, port: await freePort(), config: options.config ?? [], label: 'redis', ...(options.password === undefined ? {} : { password: options.password }) });
-  await waitUntilAnswering(server);
-  return server;
+  return launch({ register, config: options.config ?? [], label: 'redis', ...(options.password === undefined ? {} : { password: options.password }) });
 }
 
 export interface SentinelSetup {
@@ -214,17 +246,14 @@ export interface SentinelSetup {
  * and every sentinel knows the master, the replica and the two other sentinels, so a failover can start.
  */
 export async function startSentinelSetup(register: RegisterCleanup, name = 'mymaster'): Promise<SentinelSetup> {
-  const master = launch({ register, port: await freePort(), config: [], label: 'master' });
-  const replica = launch({ register, port: await freePort(), config: [`replicaof ${HOST} ${master.port}`], label: 'replica' });
-  await Promise.all([waitUntilAnswering(master), waitUntilAnswering(replica)]);
+  const master = await launch({ register, config: [], label: 'master' });
+  const replica = await launch({ register, config: [`replicaof ${HOST} ${master.port}`], label: 'replica' });
   await waitFor('the replica to sync', async () => (await replica.cli('INFO', 'replication')).includes('master_link_status:up'));
 
-  const sentinels: RedisProcess[] = [];
-  for (let i = 0; i < 3; i++) {
-    sentinels.push(
+  const sentinels = await Promise.all(
+    [1, 2, 3].map(() =>
       launch({
         register,
-        port: await freePort(),
         sentinel: true,
         label: 'sentinel',
         config: [
@@ -234,9 +263,8 @@ export async function startSentinelSetup(register: RegisterCleanup, name = 'myma
           `sentinel parallel-syncs ${name} 1`,
         ],
       }),
-    );
-  }
-  await Promise.all(sentinels.map(waitUntilAnswering));
+    ),
+  );
   await waitFor(
     'sentinels to discover the replica and each other',
     async () => {
@@ -271,20 +299,19 @@ export interface ClusterSetup {
 
 /** A 3-master Cluster (no replicas), created with `redis-cli --cluster create`; resolves once every node reports cluster_state:ok. */
 export async function startRedisCluster(register: RegisterCleanup): Promise<ClusterSetup> {
-  const nodes: RedisProcess[] = [];
-  for (let i = 0; i < 3; i++) {
-    nodes.push(
+  const nodes = await Promise.all(
+    [1, 2, 3].map(() =>
       launch({
         register,
-        port: await freePort(),
         label: 'cluster',
+        portSpan: CLUSTER_BUS_OFFSET,
         // Without full coverage the slots of the other masters keep working when one master dies (no replicas here).
-        config: ['cluster-enabled yes', 'cluster-config-file nodes.conf', 'cluster-node-timeout 2000', 'cluster-require-full-coverage no', `cluster-port ${await freePort()}`],
+        // The bus port is the default, port + 10000: it stays below the ephemeral range with the port (see portSpan).
+        config: ['cluster-enabled yes', 'cluster-config-file nodes.conf', 'cluster-node-timeout 2000', 'cluster-require-full-coverage no'],
       }),
-    );
-  }
-  await Promise.all(nodes.map(waitUntilAnswering));
-  await execFileAsync(REDIS_CLI, ['--cluster', 'create', ...nodes.map((node) => `${HOST}:${node.port}`), '--cluster-yes'], { timeout: 20_000 });
+    ),
+  );
+  await execFileAsync(redisCliPath(), ['--cluster', 'create', ...nodes.map((node) => `${HOST}:${node.port}`), '--cluster-yes'], { timeout: 20_000 });
   await waitFor(
     'cluster_state:ok on every node',
     async () => {

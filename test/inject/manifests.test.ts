@@ -12,7 +12,8 @@ import { parseAllDocuments } from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
 import { createRedisStore } from '../../src/store/redis-store.js';
-import { freePort, redisCli } from '../helpers/redis-server.js';
+import { ADDRESS_IN_USE, retryOnAddressInUse } from '../helpers/ports.js';
+import { redisCli } from '../helpers/redis-server.js';
 import { sidecarContainer, sidecarVolumes } from '../../src/inject/sidecar-container.js';
 import { unknownFieldProblems, validateWithSchema, type K8sObject } from './helpers/k8s-validate.js';
 
@@ -248,25 +249,39 @@ describe('the example Redis container', () => {
     return docs.find((d) => d.kind === 'Deployment')!.spec.template.spec.containers[0];
   };
 
-  /** The container's own start command, on a free loopback port and a temp directory instead of 6379 and /data. */
+  /**
+   * The container's own start command, on a loopback port and a temp directory instead of 6379 and /data.
+   * The port is given up front, so a start that finds it taken ("Address already in use") is repeated on another.
+   */
   async function startAsInManifest(password: string | undefined) {
     const [shell, flag, script] = redis().command as string[];
     expect([shell, flag]).toEqual(['sh', '-c']);
-    const port = await freePort();
-    const dir = tempDir('redis-manifest-');
-    const local = script!.replace('--dir /data', `--dir ${dir} --port ${port} --bind 127.0.0.1`);
-    expect(local).not.toBe(script);
-    const child = spawn('sh', ['-c', local], { env: { PATH: process.env.PATH, ...(password === undefined ? {} : { REDISCLI_AUTH: password }) }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    onTestFinished(async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGKILL');
-        await exited;
-      }
+    return retryOnAddressInUse('the example Redis container', async (port) => {
+      const dir = tempDir('redis-manifest-');
+      const local = script!.replace('--dir /data', `--dir ${dir} --port ${port} --bind 127.0.0.1`);
+      expect(local).not.toBe(script);
+      const child = spawn('sh', ['-c', local], { env: { PATH: process.env.PATH, ...(password === undefined ? {} : { REDISCLI_AUTH: password }) }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      onTestFinished(async () => {
+        if (child.exitCode === null && child.signalCode === null) {
+          child.kill('SIGKILL');
+          await exited;
+        }
+      });
+      // redis-server logs to stdout: it has bound its port once it is ready, and says why when it could not.
+      const ready = new Promise<void>((resolve) =>
+        child.stdout.on('data', (chunk: Buffer) => {
+          stdout += chunk.toString();
+          if (stdout.includes('Ready to accept connections')) resolve();
+        }),
+      );
+      const closed = new Promise<'closed'>((resolve) => child.on('close', () => resolve('closed')));
+      if ((await Promise.race([ready, closed])) === 'closed' && stdout.includes('Address already in use')) return ADDRESS_IN_USE;
+      return { child, port, exited, stderr: () => stderr };
     });
-    return { child, port, exited, stderr: () => stderr };
   }
 
   it('refuses to start without a password, or with the placeholder of credentials.env.example', async () => {

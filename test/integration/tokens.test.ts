@@ -5,6 +5,7 @@
  */
 import { createServer as createTcpServer, connect, type Server as TcpServer } from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { refusingPort } from '../helpers/ports.js';
 import type { FakeProviderOptions, ProviderKind } from '../helpers/fake-provider.js';
 import { configYaml, eventually, startProxy } from '../helpers/start-proxy.js';
 import { fingerprint } from '../../src/tokens/fingerprint.js';
@@ -188,7 +189,8 @@ describe('transient token endpoint failures', () => {
 
   it('a token endpoint that refuses connections at start: the proxy starts, answers 503, and recovers once it is reachable', async () => {
     const fake = await provider({ kind: 'apiax' });
-    const port = await freePort();
+    const refusing = await refusingPort();
+    const port = refusing.port;
     const tokenUrl = fake.tokenUrl.replace(/:\d+\//, `:${port}/`);
     const proxy = await startProxy(configYaml(upstreamYaml(fake, { seed: fake.issueRefreshToken(), tokenUrl }), MEMORY_TOP));
 
@@ -198,6 +200,7 @@ describe('transient token endpoint failures', () => {
     expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('TOKEN_ENDPOINT_UNAVAILABLE');
 
     // The token endpoint comes up on that port (a TCP relay to the fake provider).
+    await refusing.release();
     const relay = await tcpRelay(port, Number(new URL(fake.origin).port));
     onTestFinished(() => new Promise<void>((resolve) => relay.close(() => resolve())));
     await eventually(async () => (await readyz(proxy)).status === 200, 10_000, 'readyz to recover');
@@ -205,15 +208,6 @@ describe('transient token endpoint failures', () => {
     expect(fake.counters.reuseAttempts).toBe(0);
   });
 });
-
-/** A port that was free a moment ago (nothing listens on it now). */
-async function freePort(): Promise<number> {
-  const server = createTcpServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 function tcpRelay(port: number, targetPort: number): Promise<TcpServer> {
   const server = createTcpServer((socket) => {
