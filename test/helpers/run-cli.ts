@@ -3,11 +3,10 @@
  * a minimal environment (PATH, HOME and what the test passes), so a secret can only reach it where the
  * test put it. Every child is killed when the test that started it finishes.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { onTestFinished } from 'vitest';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -30,30 +29,14 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
-/** Compiles src/ to dist/ when dist/main.js is missing or older than any source file. */
+/**
+ * dist/ is built once per test run by the integration project's global setup (test/setup/build-dist.ts),
+ * never here: two workers compiling into dist/ at once could each run a half-written file. This only
+ * checks that the build is there.
+ */
 export async function ensureBuilt(): Promise<void> {
-  let built = 0;
-  try {
-    built = statSync(join(repoRoot, 'dist', 'main.js')).mtimeMs;
-  } catch {
-    built = 0;
-  }
-  if (built > newestMtime(join(repoRoot, 'src'))) return;
-  const tsc = join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
-  try {
-    await promisify(execFile)(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: repoRoot });
-  } catch (error) {
-    const output = error as { stdout?: string; stderr?: string };
-    throw new Error(`npm run build failed:\n${output.stdout ?? ''}${output.stderr ?? ''}`);
+  if (!existsSync(join(repoRoot, 'dist', 'main.js'))) {
+    throw new Error('dist/main.js is missing: the global setup test/setup/build-dist.ts builds it when the tests run with vitest.config.ts (npm test, npx vitest run <files>); or run npm run build');
   }
 }
 
