@@ -44,7 +44,10 @@ function message(error) {
 
 /** Children that print `{"ready":true,"port":N}` get stdin as a pipe: they exit when it closes (we died). */
 async function startNodeChild(name, script, args, pinning, cpu) {
-  const record = startChild(name, ...pinned(pinning, cpu, process.execPath, [script, ...args]), { cwd: repoRoot, stdio: ['pipe', 'pipe', 'inherit'] });
+  const record = startChild(name, ...pinned(pinning, cpu, process.execPath, [script, ...args]), {
+    cwd: repoRoot,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const ready = await readReadyLine(record);
   return { record, port: ready.port };
 }
@@ -91,7 +94,9 @@ upstreams:
   } catch (error) {
     const exit = record.exited ? ` (exit ${record.exitCode ?? record.signal ?? record.error?.message})` : '';
     await stopChild(record);
-    throw new Error(`${message(error)}${exit}${stderrTail ? `\n--- oauth-sidecar stderr ---\n${stderrTail.trimEnd()}` : ' — it wrote nothing to stderr'}`);
+    throw new Error(
+      `${message(error)}${exit}${stderrTail ? `\n--- oauth-sidecar stderr ---\n${stderrTail.trimEnd()}` : ' — it wrote nothing to stderr'}`,
+    );
   }
   return { record, url: `http://127.0.0.1:${listenPort}/bench/hello`, adminUrl };
 }
@@ -127,7 +132,9 @@ async function readSidecarCounters(adminUrl) {
 
 function gitCommit() {
   try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
   } catch {
     return null;
   }
@@ -163,7 +170,10 @@ async function main() {
     abort(1);
   }, budgetSeconds * 1000);
 
-  const loadDesc = tool === 'wrk' ? `wrk (${wrkPath}, -t1 -c${options.connections})` : `autocannon (child process, ${options.connections} connections, pipelining 1)`;
+  const loadDesc =
+    tool === 'wrk'
+      ? `wrk (${wrkPath}, -t1 -c${options.connections})`
+      : `autocannon (child process, ${options.connections} connections, pipelining 1)`;
   console.log('oauth-sidecar bench');
   console.log(`  node:           ${process.version} (${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? 'unknown CPU'})`);
   console.log(`  load generator: ${loadDesc}`);
@@ -171,16 +181,28 @@ async function main() {
   console.log(`  CPU pinning:    ${pinning.enabled ? `applied — ${pinning.reason}` : `not applied (${pinning.reason})`}`);
   // Other work on the box (a test run, a build) skews every number: say how busy it was at the start.
   const loadAverage = os.loadavg()[0];
-  console.log(`  machine load:   ${loadAverage.toFixed(2)} (1-min average at start${loadAverage > 0.5 ? '; other work may be running, expect noisy numbers' : ''})`);
-  console.log(`  plan:           ${options.rounds} interleaved round(s) × ${options.seconds} s per target (+${options.warmup} s warm-up each); medians reported`);
+  console.log(
+    `  machine load:   ${loadAverage.toFixed(2)} (1-min average at start${loadAverage > 0.5 ? '; other work may be running, expect noisy numbers' : ''})`,
+  );
+  console.log(
+    `  plan:           ${options.rounds} interleaved round(s) × ${options.seconds} s per target (+${options.warmup} s warm-up each); medians reported`,
+  );
   console.log('');
 
   /** @type {Record<string, { name: string, status: 'ok' | 'skipped' | 'failed', note: string, url: string | null, rounds: object[], errors: string[] }>} */
-  const targets = Object.fromEntries(TARGET_NAMES.map((name) => [name, { name, status: 'skipped', note: '', url: null, rounds: [], errors: [] }]));
+  const targets = Object.fromEntries(
+    TARGET_NAMES.map((name) => [name, { name, status: 'skipped', note: '', url: null, rounds: [], errors: [] }]),
+  );
   const enable = (name, url) => Object.assign(targets[name], { status: 'ok', url });
   const disable = (name, status, note) => Object.assign(targets[name], { status, note });
 
-  const upstream = await startNodeChild('upstream', childScript('upstream.mjs'), [oauth.clientId, oauth.clientSecret, oauth.refreshToken], pinning, LOAD_CPU);
+  const upstream = await startNodeChild(
+    'upstream',
+    childScript('upstream.mjs'),
+    [oauth.clientId, oauth.clientSecret, oauth.refreshToken],
+    pinning,
+    LOAD_CPU,
+  );
   const upstreamUrl = `http://127.0.0.1:${upstream.port}`;
   enable('direct', `${upstreamUrl}/direct/hello`);
 
@@ -203,7 +225,13 @@ async function main() {
 
   await haltIfStopping();
   try {
-    const baseline = await startNodeChild('http-proxy', childScript('http-proxy-baseline.mjs'), [`${upstreamUrl}/http-proxy`], pinning, PROXY_CPU);
+    const baseline = await startNodeChild(
+      'http-proxy',
+      childScript('http-proxy-baseline.mjs'),
+      [`${upstreamUrl}/http-proxy`],
+      pinning,
+      PROXY_CPU,
+    );
     enable('http-proxy', `http://127.0.0.1:${baseline.port}/hello`);
   } catch (error) {
     console.log(`http-proxy: failed to start: ${message(error)}`);
@@ -290,7 +318,9 @@ async function main() {
     return [t.name, fmtRps(s.rps), fmtMs(s.p50Ms), fmtMs(s.p99Ms), s.non2xx, s.errors, t.rounds.map((r) => fmtRps(r.rps)).join(' / ')];
   });
   console.log('');
-  console.log(`Results (median of ${options.rounds} round(s), ${options.seconds} s each, ${options.connections} connections, ${tool}; non-2xx and errors summed over rounds)`);
+  console.log(
+    `Results (median of ${options.rounds} round(s), ${options.seconds} s each, ${options.connections} connections, ${tool}; non-2xx and errors summed over rounds)`,
+  );
   console.log(formatTable(['target', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'errors', 'req/s per round / note'], rows, [6]));
 
   const checks = evaluateChecks({
@@ -300,7 +330,12 @@ async function main() {
     storeOpsPerRequest: store?.perRequest ?? null,
   });
   console.log('');
-  console.log(formatTable(['check', 'value', 'target', 'result'], checks.map((c) => [c.name, c.display, c.target, c.result])));
+  console.log(
+    formatTable(
+      ['check', 'value', 'target', 'result'],
+      checks.map((c) => [c.name, c.display, c.target, c.result]),
+    ),
+  );
   console.log('');
   console.log(
     `store operations per proxied request: ${store?.perRequest ?? 'n/a'}` +
@@ -329,7 +364,10 @@ async function main() {
     pinning: { applied: pinning.enabled, detail: pinning.reason },
     options: { seconds: options.seconds, rounds: options.rounds, warmupSeconds: options.warmup },
     targets: Object.fromEntries(
-      Object.values(targets).map((t) => [t.name, { status: t.status, note: t.note || undefined, url: t.url, median: summaries[t.name], rounds: t.rounds, errors: t.errors }]),
+      Object.values(targets).map((t) => [
+        t.name,
+        { status: t.status, note: t.note || undefined, url: t.url, median: summaries[t.name], rounds: t.rounds, errors: t.errors },
+      ]),
     ),
     checks: checks.map(({ name, value, target, result }) => ({ name, value, target, result })),
     storeOperations: store,

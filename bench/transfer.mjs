@@ -43,14 +43,19 @@ function startUpstream(port) {
 }
 
 function peakRssMiB(pid) {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmHWM:'));
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('VmHWM:'));
   return Math.round(Number(line?.replace(/\D+/g, '') ?? 0) / 1024);
 }
 
 async function waitReady(adminPort) {
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
-    const ok = await fetch(`http://127.0.0.1:${adminPort}/readyz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`http://127.0.0.1:${adminPort}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -59,22 +64,27 @@ async function waitReady(adminPort) {
 
 function download(port) {
   return new Promise((resolve, reject) => {
-    http.get(`http://127.0.0.1:${port}/big/file`, (res) => {
-      let size = 0;
-      res.on('data', (chunk) => (size += chunk.length));
-      res.on('end', () => resolve(size));
-      res.on('error', reject);
-    }).on('error', reject);
+    http
+      .get(`http://127.0.0.1:${port}/big/file`, (res) => {
+        let size = 0;
+        res.on('data', (chunk) => (size += chunk.length));
+        res.on('end', () => resolve(size));
+        res.on('error', reject);
+      })
+      .on('error', reject);
   });
 }
 
 function upload(port) {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path: '/big/upload', method: 'POST', headers: { 'transfer-encoding': 'chunked' } }, (res) => {
-      let text = '';
-      res.on('data', (chunk) => (text += chunk));
-      res.on('end', () => resolve(JSON.parse(text).received));
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port, path: '/big/upload', method: 'POST', headers: { 'transfer-encoding': 'chunked' } },
+      (res) => {
+        let text = '';
+        res.on('data', (chunk) => (text += chunk));
+        res.on('end', () => resolve(JSON.parse(text).received));
+      },
+    );
     req.on('error', reject);
     let left = GIB;
     const pump = () => {
@@ -90,7 +100,9 @@ function upload(port) {
 
 const [upstreamPort, proxyPort, adminPort] = await freePorts(3);
 const dir = mkdtempSync(join(tmpdir(), 'oauth-sidecar-transfer-'));
-writeFileSync(join(dir, 'proxy.yaml'), `listen: 127.0.0.1:${proxyPort}
+writeFileSync(
+  join(dir, 'proxy.yaml'),
+  `listen: 127.0.0.1:${proxyPort}
 admin: 127.0.0.1:${adminPort}
 log: { level: warn }
 store: { type: memory }
@@ -98,9 +110,12 @@ upstreams:
   big:
     target: http://127.0.0.1:${upstreamPort}/
     auth: { preset: oauth2, tokenUrl: http://127.0.0.1:${upstreamPort}/token, clientId: transfer, clientSecret: transfer, refreshToken: transfer-seed }
-`);
+`,
+);
 const upstream = await startUpstream(upstreamPort);
-const proxy = spawn(process.execPath, [join(root, 'bin', 'oauth-sidecar.js'), 'serve', '--config', join(dir, 'proxy.yaml')], { stdio: ['ignore', 'ignore', 'inherit'] });
+const proxy = spawn(process.execPath, [join(root, 'bin', 'oauth-sidecar.js'), 'serve', '--config', join(dir, 'proxy.yaml')], {
+  stdio: ['ignore', 'ignore', 'inherit'],
+});
 try {
   await waitReady(adminPort);
   const atStart = peakRssMiB(proxy.pid);

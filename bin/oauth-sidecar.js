@@ -3,6 +3,11 @@
 import { main } from '../dist/main.js';
 
 main(process.argv.slice(2)).then(
-  (code) => { if (typeof code === 'number') process.exitCode = code; },
-  (error) => { console.error(`oauth-sidecar: ${error instanceof Error ? error.message : String(error)}`); process.exitCode = 1; },
+  (code) => {
+    if (typeof code === 'number') process.exitCode = code;
+  },
+  (error) => {
+    console.error(`oauth-sidecar: ${error instanceof Error ? error.message : String(error)}`);
+    process.exitCode = 1;
+  },
 );

@@ -97,8 +97,15 @@ export function createApp(config: Config, options: AppOptions): App {
       // Like server.maxConnections, but the client is told why (Node's own cap drops the socket silently).
       if (sockets.size >= maxClientConnections) {
         const requestId = randomUUID();
-        logger.warn({ event: 'connection_refused', reqId: requestId, openConnections: sockets.size }, 'too many client connections; refused one');
-        refuseSocket(socket, new ProxyError('TOO_MANY_CONNECTIONS', `the proxy already serves ${maxClientConnections} connections`, { retryAfterSeconds: 1 }), requestId);
+        logger.warn(
+          { event: 'connection_refused', reqId: requestId, openConnections: sockets.size },
+          'too many client connections; refused one',
+        );
+        refuseSocket(
+          socket,
+          new ProxyError('TOO_MANY_CONNECTIONS', `the proxy already serves ${maxClientConnections} connections`, { retryAfterSeconds: 1 }),
+          requestId,
+        );
         return;
       }
       sockets.add(socket);
@@ -116,16 +123,31 @@ export function createApp(config: Config, options: AppOptions): App {
 
     let adminUrl: string | undefined;
     if (config.admin) {
-      adminServer = createAdminServer({ registry: metrics.registry, statuses, isDraining: () => draining, version: options.version ?? 'dev', startedAt });
+      adminServer = createAdminServer({
+        registry: metrics.registry,
+        statuses,
+        isDraining: () => draining,
+        version: options.version ?? 'dev',
+        startedAt,
+      });
       adminUrl = httpUrl(await listen(adminServer, config.admin));
     }
     const proxyUrl = httpUrl(proxyAddress);
     logger.info(
-      { event: 'started', proxy: proxyUrl, admin: adminUrl ?? 'off', store: store.description, routes: routes.map((route) => `${route.routePath} -> ${route.upstream.targetOrigin}${route.upstream.targetBasePath}`) },
+      {
+        event: 'started',
+        proxy: proxyUrl,
+        admin: adminUrl ?? 'off',
+        store: store.description,
+        routes: routes.map((route) => `${route.routePath} -> ${route.upstream.targetOrigin}${route.upstream.targetBasePath}`),
+      },
       `oauth-sidecar listening on ${proxyUrl}`,
     );
     if (!isLoopback(config.listen.host)) {
-      logger.warn({ event: 'non_loopback_listen', listen: config.listen.host }, 'the proxy listens beyond loopback: anyone who can reach it can use its credentials');
+      logger.warn(
+        { event: 'non_loopback_listen', listen: config.listen.host },
+        'the proxy listens beyond loopback: anyone who can reach it can use its credentials',
+      );
     }
     return { proxyUrl, adminUrl };
   }
@@ -175,4 +197,3 @@ async function openStore(config: Config, logger: Logger, owner: string): Promise
     return storeOpenedLater({ open, description: describeStore(config.store), firstError: error, logger });
   }
 }
-

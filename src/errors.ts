@@ -12,7 +12,10 @@ export const ErrorRegistry = {
   // {"error":{"code","message","requestId"}} (src/proxy/error-response.ts).
   ROUTE_NOT_FOUND: { status: 404, meaning: 'no upstream (or admin endpoint) is routed at this path' },
   BAD_REQUEST: { status: 400, meaning: 'the request is not valid HTTP/1.1' },
-  BAD_REQUEST_TARGET: { status: 400, meaning: 'the request target is refused (dot segments, a fragment, CONNECT, a malformed absolute form)' },
+  BAD_REQUEST_TARGET: {
+    status: 400,
+    meaning: 'the request target is refused (dot segments, a fragment, CONNECT, a malformed absolute form)',
+  },
   CLIENT_UNAUTHENTICATED: { status: 401, meaning: 'the client key is missing or not accepted' },
   METHOD_NOT_ALLOWED: { status: 405, meaning: 'the method is not allowed here' },
   REQUEST_TIMEOUT: { status: 408, meaning: 'the request headers or body stalled' },
@@ -24,7 +27,10 @@ export const ErrorRegistry = {
   NOT_SUPPORTED: { status: 501, meaning: 'the proxy does not support this (protocol upgrades)' },
   UPSTREAM_UNREACHABLE: { status: 502, meaning: 'the upstream cannot be reached' },
   UPSTREAM_BAD_RESPONSE: { status: 502, meaning: 'the upstream sent a response that cannot be forwarded' },
-  UPSTREAM_BODY_ERROR: { status: 502, meaning: 'the upstream response broke off while being forwarded (logged; the client sees a cut response)' },
+  UPSTREAM_BODY_ERROR: {
+    status: 502,
+    meaning: 'the upstream response broke off while being forwarded (logged; the client sees a cut response)',
+  },
   UPSTREAM_TIMEOUT: { status: 504, meaning: 'the upstream did not answer in time' },
   UPSTREAM_QUEUE_FULL: { status: 503, meaning: 'too many requests are queued for this upstream' },
   UPSTREAM_QUEUE_TIMEOUT: { status: 503, meaning: 'waited too long for a connection to this upstream' },

@@ -25,10 +25,15 @@ export async function main(argv: readonly string[]): Promise<number> {
   const { defaultCommand } = commandTable;
   if (selection.kind === 'help') {
     const { command } = selection;
-    process.stdout.write(`${command ? commandHelp(command, context.program, command === defaultCommand) : mainHelp(commandTable, context.program)}\n`);
+    process.stdout.write(
+      `${command ? commandHelp(command, context.program, command === defaultCommand) : mainHelp(commandTable, context.program)}\n`,
+    );
     return 0;
   }
   const { command, named } = selection;
   // `oauth-sidecar --help` is the main help; `oauth-sidecar serve --help` is serve's.
-  return runCommand(command, selection.argv, context, { isDefault: command === defaultCommand, ...(named ? {} : { help: mainHelp(commandTable, context.program) }) });
+  return runCommand(command, selection.argv, context, {
+    isDefault: command === defaultCommand,
+    ...(named ? {} : { help: mainHelp(commandTable, context.program) }),
+  });
 }

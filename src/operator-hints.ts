@@ -10,7 +10,11 @@ import type { AuthConfig } from './config/types.js';
  * on PATH and sets it), `oauth-sidecar` when run through the installed bin link, or the path to
  * bin/oauth-sidecar.js as typed in a clone, where nothing is on PATH.
  */
-export function cliCommand(script: string | undefined = process.argv[1], cwd: string = process.cwd(), configured = process.env.OAUTH_SIDECAR_COMMAND): string {
+export function cliCommand(
+  script: string | undefined = process.argv[1],
+  cwd: string = process.cwd(),
+  configured = process.env.OAUTH_SIDECAR_COMMAND,
+): string {
   if (configured) return configured;
   if (!script || basename(script) !== 'oauth-sidecar.js') return 'oauth-sidecar';
   const path = relative(cwd, script);
@@ -31,7 +35,11 @@ export function firstTokenHint(name: string, auth: Pick<AuthConfig, 'preset' | '
 }
 
 /** After the token endpoint rejected the credential for good. */
-export function deadCredentialHint(name: string, auth: Pick<AuthConfig, 'preset' | 'authorizeUrl' | 'username'>, cli = cliCommand()): string {
+export function deadCredentialHint(
+  name: string,
+  auth: Pick<AuthConfig, 'preset' | 'authorizeUrl' | 'username'>,
+  cli = cliCommand(),
+): string {
   return `a new refresh token is needed: ${firstTokenHint(name, auth, cli)}`;
 }
 

@@ -20,7 +20,9 @@ import { URLSearchParams } from 'node:url';
 const [clientId = 'bench-client', clientSecret = 'bench-secret', seedRefreshToken = 'bench-seed'] = process.argv.slice(2);
 
 // Exactly 100 bytes, built once: the upstream should cost as little as possible per request.
-const body = Buffer.from(JSON.stringify({ ok: true, service: 'bench-upstream', message: 'hello from the bench upstream', items: [1, 2, 3, 4, 5] }));
+const body = Buffer.from(
+  JSON.stringify({ ok: true, service: 'bench-upstream', message: 'hello from the bench upstream', items: [1, 2, 3, 4, 5] }),
+);
 const headers = { 'content-type': 'application/json', 'content-length': String(body.length) };
 
 /** Path prefix → who forwarded the request. `base` is oauth-sidecar's target path. */
@@ -34,7 +36,11 @@ const validRefreshTokens = new Set([seedRefreshToken]);
 
 function send(res, status, value) {
   const text = JSON.stringify(value);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), 'cache-control': 'no-store' });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': String(Buffer.byteLength(text)),
+    'cache-control': 'no-store',
+  });
   res.end(text);
 }
 

@@ -16,7 +16,8 @@ export const usage = `usage: node bench/run.mjs [options]
 function positive(name, raw, fallback, { allowZero = false } = {}) {
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) throw new Error(`${name} must be a positive number, got "${raw}"`);
+  if (!Number.isFinite(value) || value < 0 || (!allowZero && value === 0))
+    throw new Error(`${name} must be a positive number, got "${raw}"`);
   return value;
 }
 

@@ -20,7 +20,11 @@ const HANG_SLACK_SECONDS = 20;
  */
 export async function runLoad({ tool, wrkPath, pinning, url, seconds, connections }) {
   if (tool === 'wrk') {
-    const stdout = await runToCompletion('wrk', ...pinned(pinning, LOAD_CPU, wrkPath, ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', url]), seconds);
+    const stdout = await runToCompletion(
+      'wrk',
+      ...pinned(pinning, LOAD_CPU, wrkPath, ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', url]),
+      seconds,
+    );
     return parseWrk(stdout);
   }
   const args = [autocannonWorker, JSON.stringify({ url, connections, seconds })];
@@ -35,10 +39,13 @@ async function runToCompletion(name, command, args, seconds) {
   record.child.stdout.on('data', (chunk) => (stdout += chunk));
   record.child.stderr.on('data', (chunk) => (stderr += chunk));
   let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    void stopChild(record, 1000);
-  }, (seconds + HANG_SLACK_SECONDS) * 1000);
+  const timer = setTimeout(
+    () => {
+      timedOut = true;
+      void stopChild(record, 1000);
+    },
+    (seconds + HANG_SLACK_SECONDS) * 1000,
+  );
   await record.done;
   clearTimeout(timer);
   await stopChild(record, 500);

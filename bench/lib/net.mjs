@@ -72,7 +72,8 @@ export function readReadyLine(record, timeoutMs = 10_000) {
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: record.child.stdout });
     const timer = setTimeout(() => finish(new Error(`${record.name}: no ready line within ${timeoutMs} ms`)), timeoutMs);
-    const onExit = () => finish(new Error(`${record.name}: exited (${record.exitCode ?? record.signal ?? record.error?.message}) before it was ready`));
+    const onExit = () =>
+      finish(new Error(`${record.name}: exited (${record.exitCode ?? record.signal ?? record.error?.message}) before it was ready`));
     record.done.then(onExit, onExit);
     function finish(error, value) {
       clearTimeout(timer);

@@ -35,10 +35,34 @@ export function evaluateChecks({ sidecar, httpProxy, nginx, storeOpsPerRequest }
     result: value === null ? 'n/a' : pass(value) ? 'PASS' : 'MISS',
   });
   return [
-    check('oauth-sidecar / http-proxy req/s', ratio(sidecar, httpProxy), '>= 1.8', (v) => v >= 1.8, (v) => `${v.toFixed(2)}x`),
-    check('oauth-sidecar / nginx req/s', ratio(sidecar, nginx), '>= 0.30', (v) => v >= 0.3, (v) => `${v.toFixed(2)}x`),
-    check('oauth-sidecar p99 latency', sidecar && Number.isFinite(sidecar.p99Ms) ? sidecar.p99Ms : null, '<= 5 ms', (v) => v <= 5, (v) => `${v.toFixed(2)} ms`),
-    check('store operations per proxied request', storeOpsPerRequest, '0', (v) => v === 0, (v) => (Number.isInteger(v) ? String(v) : v.toFixed(4))),
+    check(
+      'oauth-sidecar / http-proxy req/s',
+      ratio(sidecar, httpProxy),
+      '>= 1.8',
+      (v) => v >= 1.8,
+      (v) => `${v.toFixed(2)}x`,
+    ),
+    check(
+      'oauth-sidecar / nginx req/s',
+      ratio(sidecar, nginx),
+      '>= 0.30',
+      (v) => v >= 0.3,
+      (v) => `${v.toFixed(2)}x`,
+    ),
+    check(
+      'oauth-sidecar p99 latency',
+      sidecar && Number.isFinite(sidecar.p99Ms) ? sidecar.p99Ms : null,
+      '<= 5 ms',
+      (v) => v <= 5,
+      (v) => `${v.toFixed(2)} ms`,
+    ),
+    check(
+      'store operations per proxied request',
+      storeOpsPerRequest,
+      '0',
+      (v) => v === 0,
+      (v) => (Number.isInteger(v) ? String(v) : v.toFixed(4)),
+    ),
   ];
 }
 

@@ -54,23 +54,52 @@ function parseArgs(argv) {
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
     switch (arg) {
-      case '--port': options.port = number(i++, arg); break;
-      case '--admin-port': options.adminPort = number(i++, arg); break;
-      case '--free-ports': options.port = 0; options.adminPort = 0; break;
-      case '--lifetime': options.lifetime = number(i++, arg); break;
-      case '--expire-after': options.expireAfter = number(i++, arg); break;
-      case '--traffic': options.traffic = true; break;
-      case '--no-traffic': options.traffic = false; break;
-      case '--interval': options.interval = number(i++, arg); break;
-      case '--store': options.store = value(i++, arg); break;
-      case '--seconds': options.seconds = number(i++, arg); break;
-      case '--pretty': options.pretty = true; break;
-      case '--json': options.pretty = false; break;
-      case '--help': case '-h':
-        console.log('usage: node examples/demo/run.mjs [--port N] [--admin-port N] [--free-ports] [--lifetime S] [--expire-after S] [--no-traffic] [--interval S] [--store file|memory] [--seconds N] [--pretty|--json]');
+      case '--port':
+        options.port = number(i++, arg);
+        break;
+      case '--admin-port':
+        options.adminPort = number(i++, arg);
+        break;
+      case '--free-ports':
+        options.port = 0;
+        options.adminPort = 0;
+        break;
+      case '--lifetime':
+        options.lifetime = number(i++, arg);
+        break;
+      case '--expire-after':
+        options.expireAfter = number(i++, arg);
+        break;
+      case '--traffic':
+        options.traffic = true;
+        break;
+      case '--no-traffic':
+        options.traffic = false;
+        break;
+      case '--interval':
+        options.interval = number(i++, arg);
+        break;
+      case '--store':
+        options.store = value(i++, arg);
+        break;
+      case '--seconds':
+        options.seconds = number(i++, arg);
+        break;
+      case '--pretty':
+        options.pretty = true;
+        break;
+      case '--json':
+        options.pretty = false;
+        break;
+      case '--help':
+      case '-h':
+        console.log(
+          'usage: node examples/demo/run.mjs [--port N] [--admin-port N] [--free-ports] [--lifetime S] [--expire-after S] [--no-traffic] [--interval S] [--store file|memory] [--seconds N] [--pretty|--json]',
+        );
         process.exit(0);
         break;
-      default: fail(`unknown argument ${arg}`);
+      default:
+        fail(`unknown argument ${arg}`);
     }
   }
   if (!['file', 'memory'].includes(options.store)) fail('--store must be file or memory');
@@ -132,7 +161,13 @@ function proxyYaml({ standIns, port, adminPort, store, storePath }) {
   ];
   for (const standIn of standIns.all) {
     const seed = standIn.seed;
-    lines.push(`  ${standIn.name}:`, `    target: ${q(seed.target)}`, '    auth:', `      preset: ${seed.preset}`, `      tokenUrl: ${q(seed.tokenUrl)}`);
+    lines.push(
+      `  ${standIn.name}:`,
+      `    target: ${q(seed.target)}`,
+      '    auth:',
+      `      preset: ${seed.preset}`,
+      `      tokenUrl: ${q(seed.tokenUrl)}`,
+    );
     if (seed.clientId) lines.push(`      clientId: ${q(seed.clientId)}`);
     if (seed.clientSecret) lines.push(`      clientSecret: ${q(seed.clientSecret)}`);
     lines.push(`      refreshToken: ${q(seed.refreshToken)}`);
@@ -176,10 +211,20 @@ async function main() {
 
   try {
     standIns = await startStandIns({ lifetime: options.lifetime, expireAfter: options.expireAfter });
-    writeFileSync(configPath, proxyYaml({ standIns, port: options.port, adminPort: options.adminPort, store: options.store, storePath: join(dir, 'tokens.json') }), { mode: 0o600 });
-    say(`demo: stand-ins ${standIns.all.map((s) => `${s.name} ${s.url}`).join(', ')}; tokens advertised for ${options.lifetime} s, really expire after ${options.expireAfter} s`);
+    writeFileSync(
+      configPath,
+      proxyYaml({ standIns, port: options.port, adminPort: options.adminPort, store: options.store, storePath: join(dir, 'tokens.json') }),
+      { mode: 0o600 },
+    );
+    say(
+      `demo: stand-ins ${standIns.all.map((s) => `${s.name} ${s.url}`).join(', ')}; tokens advertised for ${options.lifetime} s, really expire after ${options.expireAfter} s`,
+    );
 
-    proxy = spawn(process.execPath, [bin, 'serve', '--config', configPath], { cwd: repoRoot, env: process.env, stdio: ['ignore', 'pipe', 'inherit'] });
+    proxy = spawn(process.execPath, [bin, 'serve', '--config', configPath], {
+      cwd: repoRoot,
+      env: process.env,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     say(`demo: proxy pid ${proxy.pid}, config ${configPath}`);
     let urls;
     let portTaken = false;
@@ -200,7 +245,8 @@ async function main() {
       resolveStarted(undefined);
       if (!stopping) {
         say(`demo: the proxy exited (${code ?? signal}) on its own`);
-        if (portTaken) say('demo: a port it needs is taken (another demo or proxy still running?); npm run demo -- --free-ports picks free ones');
+        if (portTaken)
+          say('demo: a port it needs is taken (another demo or proxy still running?); npm run demo -- --free-ports picks free ones');
         void stop(1);
       }
     });
@@ -222,7 +268,9 @@ async function main() {
         `  curl -s ${urls.admin}/status`,
         `  curl -s ${urls.admin}/readyz`,
         `  ${statusCommand}`,
-        options.traffic ? `demo: sending one request per upstream every ${options.interval} s; watch for token_refreshed and REPLAYED/replayed:true` : 'demo: no background traffic (--no-traffic)',
+        options.traffic
+          ? `demo: sending one request per upstream every ${options.interval} s; watch for token_refreshed and REPLAYED/replayed:true`
+          : 'demo: no background traffic (--no-traffic)',
         'demo: Ctrl-C stops everything',
         '',
       ].join('\n'),

@@ -116,7 +116,8 @@ async function startStandIn(provider, options) {
         const body = parseBody(await readBody(req), req.headers['content-type']);
         const clientProblem = provider.checkClient(req, body);
         if (clientProblem) return sendJson(res, 401, { error: 'invalid_client', error_description: clientProblem });
-        if (body.grant_type !== 'refresh_token') return sendJson(res, 400, { error: 'unsupported_grant_type', error_description: 'the demo stand-in only refreshes' });
+        if (body.grant_type !== 'refresh_token')
+          return sendJson(res, 400, { error: 'unsupported_grant_type', error_description: 'the demo stand-in only refreshes' });
         const result = book.rotate(String(body.refresh_token ?? ''));
         if (result.error) return sendJson(res, 400, provider.invalidGrant(result.error));
         return sendJson(res, 200, provider.tokenResponse(result));
@@ -143,7 +144,13 @@ async function startStandIn(provider, options) {
     url,
     stats: book.stats,
     /** What the proxy's config needs to reach this stand-in. */
-    seed: { preset: provider.name, target: `${url}${provider.targetPath}`, tokenUrl: `${url}${provider.tokenPath}`, ...provider.credentials, refreshToken: book.seed },
+    seed: {
+      preset: provider.name,
+      target: `${url}${provider.targetPath}`,
+      tokenUrl: `${url}${provider.tokenPath}`,
+      ...provider.credentials,
+      refreshToken: book.seed,
+    },
     close: () =>
       new Promise((resolve) => {
         server.close(() => resolve());
@@ -157,13 +164,29 @@ const collaborate = {
   tokenPath: '/demo/api/oauth2/token',
   targetPath: '/demo',
   credentials: { clientId: 'demo-collaborate-client', clientSecret: 'demo-collaborate-secret' },
-  checkClient: (_req, body) => (body.client_id === 'demo-collaborate-client' && body.client_secret === 'demo-collaborate-secret' ? undefined : 'client_id/client_secret missing from the form body or wrong'),
+  checkClient: (_req, body) =>
+    body.client_id === 'demo-collaborate-client' && body.client_secret === 'demo-collaborate-secret'
+      ? undefined
+      : 'client_id/client_secret missing from the form body or wrong',
   // Collaborate sends expires_in as a string at times; so does the stand-in.
-  tokenResponse: (t) => ({ access_token: t.accessToken, expires_in: String(t.expiresIn), refresh_token: t.refreshToken, token_type: 'bearer', useremail: 'demo@example.com' }),
+  tokenResponse: (t) => ({
+    access_token: t.accessToken,
+    expires_in: String(t.expiresIn),
+    refresh_token: t.refreshToken,
+    token_type: 'bearer',
+    useremail: 'demo@example.com',
+  }),
   invalidGrant: (reason) => ({ error: 'invalid_grant', error_description: reason }),
   // An expired token: 403 Access denied, not 401.
   reject: (res) => sendJson(res, 403, { error: 'Access denied' }),
-  resource: (path) => ({ stub: 'collaborate', path, sites: [{ id: 1, name: 'Demo site' }, { id: 2, name: 'Another site' }] }),
+  resource: (path) => ({
+    stub: 'collaborate',
+    path,
+    sites: [
+      { id: 1, name: 'Demo site' },
+      { id: 2, name: 'Another site' },
+    ],
+  }),
 };
 
 const apiax = {
@@ -173,12 +196,25 @@ const apiax = {
   credentials: {},
   checkClient: (_req, body) => (body.client_id === 'integration-api' ? undefined : 'expected the public client integration-api'),
   tokenResponse: (t) => ({
-    access_token: t.accessToken, expires_in: t.expiresIn, refresh_expires_in: 0, refresh_token: t.refreshToken,
-    token_type: 'Bearer', 'not-before-policy': 0, session_state: 'demo-session', scope: 'profile email',
+    access_token: t.accessToken,
+    expires_in: t.expiresIn,
+    refresh_expires_in: 0,
+    refresh_token: t.refreshToken,
+    token_type: 'Bearer',
+    'not-before-policy': 0,
+    session_state: 'demo-session',
+    scope: 'profile email',
   }),
   invalidGrant: (reason) => ({ error: 'invalid_grant', error_description: reason }),
   reject: (res, verdict) =>
-    sendJson(res, 401, { error: 'invalid_token' }, { 'www-authenticate': `Bearer realm="apiax", error="invalid_token", error_description="${verdict === 'expired' ? 'Token is expired' : 'Token is not active'}"` }),
+    sendJson(
+      res,
+      401,
+      { error: 'invalid_token' },
+      {
+        'www-authenticate': `Bearer realm="apiax", error="invalid_token", error_description="${verdict === 'expired' ? 'Token is expired' : 'Token is not active'}"`,
+      },
+    ),
   resource: (path) => ({ stub: 'apiax', path, rules: [{ id: 'R-1', title: 'Cross-border marketing' }] }),
 };
 
@@ -187,15 +223,29 @@ const v3 = {
   tokenPath: '/v3/authorize/token',
   targetPath: '',
   credentials: { clientId: 'demo-v3-client', clientSecret: 'demo-v3-secret' },
-  checkClient: (req) => (req.headers['x-ibm-client-id'] === 'demo-v3-client' && req.headers['x-ibm-client-secret'] === 'demo-v3-secret' ? undefined : 'X-IBM-Client-Id/X-IBM-Client-Secret headers missing or wrong'),
+  checkClient: (req) =>
+    req.headers['x-ibm-client-id'] === 'demo-v3-client' && req.headers['x-ibm-client-secret'] === 'demo-v3-secret'
+      ? undefined
+      : 'X-IBM-Client-Id/X-IBM-Client-Secret headers missing or wrong',
   tokenResponse: (t) => ({ access_token: t.accessToken, expires_in: t.expiresIn, token_type: 'Bearer', refresh_token: t.refreshToken }),
-  invalidGrant: (reason) => ({ group_header: { message_identification: 'demo', http_code: 400 }, error: 'invalid_grant', error_description: reason, failures: [{ code: 'error.oauth.code.expired', description: reason }] }),
+  invalidGrant: (reason) => ({
+    group_header: { message_identification: 'demo', http_code: 400 },
+    error: 'invalid_grant',
+    error_description: reason,
+    failures: [{ code: 'error.oauth.code.expired', description: reason }],
+  }),
   reject: (res, verdict) =>
     sendJson(res, 401, {
       group_header: { message_identification: newToken('msg'), creation_date_time: new Date().toISOString(), http_code: 401 },
-      error: { request: { url: '' }, failures: [{ code: verdict === 'expired' ? 'error.token.expired' : 'error.token.invalid', description: `Token ${verdict}` }] },
+      error: {
+        request: { url: '' },
+        failures: [{ code: verdict === 'expired' ? 'error.token.expired' : 'error.token.invalid', description: `Token ${verdict}` }],
+      },
     }),
-  resource: (path) => ({ group_header: { message_identification: newToken('msg'), http_code: 200 }, response: { stub: 'v3', path, accounts: [{ _id: 'FI6593857450293470-EUR', currency: 'EUR' }] } }),
+  resource: (path) => ({
+    group_header: { message_identification: newToken('msg'), http_code: 200 },
+    response: { stub: 'v3', path, accounts: [{ _id: 'FI6593857450293470-EUR', currency: 'EUR' }] },
+  }),
 };
 
 /**

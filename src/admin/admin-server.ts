@@ -56,7 +56,8 @@ function readiness(res: ServerResponse, sources: AdminSources): void {
   for (const status of sources.statuses()) {
     if (status.state !== 'ok') notReady[status.upstream] = { state: status.state, reason: status.reason };
     // Still serving, but the newest token pair exists only in this process until the store takes it.
-    if (status.storeWritePending) warnings[status.upstream] = 'the current token pair is not in the token store yet; the write is being retried';
+    if (status.storeWritePending)
+      warnings[status.upstream] = 'the current token pair is not in the token store yet; the write is being retried';
   }
   const ready = Object.keys(notReady).length === 0;
   json(res, ready ? 200 : 503, { ready, notReady, ...(Object.keys(warnings).length > 0 ? { warnings } : {}) });
@@ -64,6 +65,10 @@ function readiness(res: ServerResponse, sources: AdminSources): void {
 
 function json(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+    'content-length': Buffer.byteLength(text),
+  });
   res.end(text);
 }

@@ -33,7 +33,12 @@ export function createMetrics(): Metrics {
       expirySource = source;
     },
     registry,
-    requests: new Counter({ name: `${prefix}requests_total`, help: 'Proxied requests by upstream and response status', labelNames: ['upstream', 'status'], registers }),
+    requests: new Counter({
+      name: `${prefix}requests_total`,
+      help: 'Proxied requests by upstream and response status',
+      labelNames: ['upstream', 'status'],
+      registers,
+    }),
     upstreamDuration: new Histogram({
       name: `${prefix}upstream_duration_seconds`,
       help: 'Time from sending the request upstream to the end of the response',
@@ -41,8 +46,18 @@ export function createMetrics(): Metrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     }),
-    replays: new Counter({ name: `${prefix}replays_total`, help: 'Requests replayed after the upstream rejected the token, by outcome of the replay', labelNames: ['upstream', 'outcome'], registers }),
-    refreshes: new Counter({ name: `${prefix}token_refreshes_total`, help: 'Token refresh attempts by outcome and reason', labelNames: ['upstream', 'outcome', 'reason'], registers }),
+    replays: new Counter({
+      name: `${prefix}replays_total`,
+      help: 'Requests replayed after the upstream rejected the token, by outcome of the replay',
+      labelNames: ['upstream', 'outcome'],
+      registers,
+    }),
+    refreshes: new Counter({
+      name: `${prefix}token_refreshes_total`,
+      help: 'Token refresh attempts by outcome and reason',
+      labelNames: ['upstream', 'outcome', 'reason'],
+      registers,
+    }),
     refreshDuration: new Histogram({
       name: `${prefix}token_refresh_duration_seconds`,
       help: 'Token endpoint latency',
@@ -63,9 +78,24 @@ export function createMetrics(): Metrics {
         }
       },
     }),
-    credentialDead: new Gauge({ name: `${prefix}credential_dead`, help: '1 when the credential was rejected for good and needs a new refresh token', labelNames: ['upstream'], registers }),
-    storeOperations: new Counter({ name: `${prefix}store_operations_total`, help: 'Token store operations (never on the request path)', labelNames: ['operation'], registers }),
-    storeWriteFailures: new Counter({ name: `${prefix}store_write_failures_total`, help: 'Failed writes of a new token record (retried until they land)', labelNames: ['upstream'], registers }),
+    credentialDead: new Gauge({
+      name: `${prefix}credential_dead`,
+      help: '1 when the credential was rejected for good and needs a new refresh token',
+      labelNames: ['upstream'],
+      registers,
+    }),
+    storeOperations: new Counter({
+      name: `${prefix}store_operations_total`,
+      help: 'Token store operations (never on the request path)',
+      labelNames: ['operation'],
+      registers,
+    }),
+    storeWriteFailures: new Counter({
+      name: `${prefix}store_write_failures_total`,
+      help: 'Failed writes of a new token record (retried until they land)',
+      labelNames: ['upstream'],
+      registers,
+    }),
   };
   const tokens: TokenMetrics = {
     refreshEnded(upstream, outcome, reason, latencySeconds) {

@@ -56,7 +56,13 @@ export function parseCommandLine(command: Pick<Command, 'name' | 'options' | 'op
   const table: OptionTable = { ...command.options, ...commonOptions };
   // strict: false, and the tokens checked here, so that every message is ours: it names the option as
   // typed and never carries a value. (Strict mode would also take `--config --force` as ambiguous; so do we.)
-  const { values, positionals, tokens } = parseArgs({ args: [...argv], options: parseArgsOptions(table), strict: false, allowPositionals: true, tokens: true });
+  const { values, positionals, tokens } = parseArgs({
+    args: [...argv],
+    options: parseArgsOptions(table),
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
   for (const token of tokens) if (token.kind === 'option') checkOption(table, token);
   const help = values.help === true;
   const version = values.version === true;

@@ -5,7 +5,7 @@
 import { firstTokenHint } from '../operator-hints.js';
 import { formatHostPort } from '../net/endpoint.js';
 import type { Config } from '../config/types.js';
-import { describeStore} from '../store/describe-store.js';
+import { describeStore } from '../store/describe-store.js';
 import { plainHttpWarnings } from './plain-http-warnings.js';
 
 export function describeConfig(config: Config): string {

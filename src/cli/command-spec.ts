@@ -95,7 +95,8 @@ export interface TypedCommand<Args> extends Command {
 
 export function defineCommand<const O extends OptionTable, Args>(spec: CommandSpec<O, Args>): TypedCommand<Args> {
   // The one cast: parseCommandLine checked `found.values` against this very table (types, values, required).
-  const interpret = (found: FoundArgs, env: NodeJS.ProcessEnv): Args => spec.interpret(found.values as OptionValues<O>, found.operands, env);
+  const interpret = (found: FoundArgs, env: NodeJS.ProcessEnv): Args =>
+    spec.interpret(found.values as OptionValues<O>, found.operands, env);
   return {
     name: spec.name,
     summary: spec.summary,

@@ -43,15 +43,26 @@ const WRITER = 'login-command';
 export async function runLogin(config: Config, options: LoginOptions): Promise<string> {
   const upstream = config.upstreams.find((candidate) => candidate.name === options.upstream);
   if (!upstream) {
-    throw new CommandError('UNKNOWN_UPSTREAM', `no upstream named "${options.upstream}" in ${config.source} (upstreams: ${config.upstreams.map((u) => u.name).join(', ')})`);
+    throw new CommandError(
+      'UNKNOWN_UPSTREAM',
+      `no upstream named "${options.upstream}" in ${config.source} (upstreams: ${config.upstreams.map((u) => u.name).join(', ')})`,
+    );
   }
-  if (config.store.type === 'memory') throw new CommandError('STORE_OUT_OF_REACH', 'the memory store lives inside the proxy process; a login from outside has no effect (configure a file or redis store)');
+  if (config.store.type === 'memory')
+    throw new CommandError(
+      'STORE_OUT_OF_REACH',
+      'the memory store lives inside the proxy process; a login from outside has no effect (configure a file or redis store)',
+    );
   const { auth } = upstream;
   if (!hasBrowserLogin(auth)) return passwordLogin(config, upstream);
   // A public client (apiax's integration-api, clientAuth none) has no secret to send.
   const needsSecret = auth.clientAuth !== 'none';
   const missing = [auth.clientId ? undefined : 'clientId', auth.clientSecret || !needsSecret ? undefined : 'clientSecret'].filter(Boolean);
-  if (missing.length > 0) throw new CommandError('LOGIN_NOT_CONFIGURED', `upstream ${upstream.name} has no ${missing.join(' and ')} configured; login needs the client credentials`);
+  if (missing.length > 0)
+    throw new CommandError(
+      'LOGIN_NOT_CONFIGURED',
+      `upstream ${upstream.name} has no ${missing.join(' and ')} configured; login needs the client credentials`,
+    );
 
   const store = await createStore(config.store);
   try {
@@ -111,7 +122,11 @@ async function exchangeAndStore(upstream: UpstreamConfig, store: TokenStore, gra
     tokens = await client.requestToken(grant);
   } catch (error) {
     // TokenEndpointError messages carry the provider's error code but never the code or a secret.
-    throw new CommandError('LOGIN_GRANT_REFUSED', `the token endpoint of ${upstream.name} refused the ${grant.type.replace('_', ' ')}: ${(error as Error).message}`, { cause: error });
+    throw new CommandError(
+      'LOGIN_GRANT_REFUSED',
+      `the token endpoint of ${upstream.name} refused the ${grant.type.replace('_', ' ')}: ${(error as Error).message}`,
+      { cause: error },
+    );
   } finally {
     await client.close();
   }
@@ -126,7 +141,10 @@ async function exchangeAndStore(upstream: UpstreamConfig, store: TokenStore, gra
       );
     }
   }
-  throw new CommandError('RECORD_CHANGED', `the record of ${upstream.name} kept changing while logging in; the new tokens were not stored, run login again`);
+  throw new CommandError(
+    'RECORD_CHANGED',
+    `the record of ${upstream.name} kept changing while logging in; the new tokens were not stored, run login again`,
+  );
 }
 
 interface Callback {
@@ -141,7 +159,8 @@ interface Callback {
 /** Starts the one-shot callback listener and prints the authorize URL. */
 async function openCallback(upstream: UpstreamConfig, options: LoginOptions): Promise<Callback> {
   const endpoint = parseEndpoint(options.listen ?? '127.0.0.1:0');
-  if (!isLoopback(endpoint.host)) throw new CommandError('LOGIN_SETUP_FAILED', `the login callback listens on loopback only; ${endpoint.host} is not a loopback address`);
+  if (!isLoopback(endpoint.host))
+    throw new CommandError('LOGIN_SETUP_FAILED', `the login callback listens on loopback only; ${endpoint.host} is not a loopback address`);
   const state = randomBytes(24).toString('base64url');
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const server = createServer();
@@ -198,7 +217,10 @@ export function buildAuthorizeUrl(auth: AuthConfig, redirectUri: string, state: 
     // /{instance}/api/oauth2/token → /{instance}/authorize.action
     const instancePath = tokenUrl.pathname.replace(/\/api\/oauth2\/token\/?$/, '');
     if (instancePath === tokenUrl.pathname) {
-      throw new CommandError('LOGIN_SETUP_FAILED', `cannot derive the authorize URL from tokenUrl ${tokenUrl.origin}${tokenUrl.pathname}: expected it to end in /api/oauth2/token`);
+      throw new CommandError(
+        'LOGIN_SETUP_FAILED',
+        `cannot derive the authorize URL from tokenUrl ${tokenUrl.origin}${tokenUrl.pathname}: expected it to end in /api/oauth2/token`,
+      );
     }
     url = new URL(`${instancePath}/authorize.action`, tokenUrl.origin);
   } else {
@@ -235,7 +257,12 @@ function waitForCallback(server: Server, expected: CallbackExpectation): Promise
     };
     const timer = setTimeout(() => {
       finish();
-      reject(new CommandError('LOGIN_NO_REDIRECT', `no redirect arrived within ${expected.timeoutMs / 1000} s; nothing was stored, run login again`));
+      reject(
+        new CommandError(
+          'LOGIN_NO_REDIRECT',
+          `no redirect arrived within ${expected.timeoutMs / 1000} s; nothing was stored, run login again`,
+        ),
+      );
     }, expected.timeoutMs);
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       const url = new URL(req.url ?? '/', 'http://callback.invalid');
@@ -257,8 +284,10 @@ function waitForCallback(server: Server, expected: CallbackExpectation): Promise
 function readCallback(params: URLSearchParams, expected: CallbackExpectation): { code: string } | { error: string } {
   const state = params.get('state');
   // RFC 6749 §10.12: a redirect that does not carry our state may be a forged one (login CSRF).
-  if (state !== null && state !== expected.state) return { error: 'the redirect carried a state that does not match this login (possible forgery)' };
-  if (state === null && expected.stateRequired) return { error: 'the redirect carried no state, but this provider always returns it (possible forgery)' };
+  if (state !== null && state !== expected.state)
+    return { error: 'the redirect carried a state that does not match this login (possible forgery)' };
+  if (state === null && expected.stateRequired)
+    return { error: 'the redirect carried no state, but this provider always returns it (possible forgery)' };
   const error = params.get('error');
   if (error !== null) {
     const description = params.get('error_description');
@@ -298,6 +327,9 @@ async function listenForCallback(server: Server, endpoint: Endpoint): Promise<vo
   } catch (cause) {
     const error = cause as NodeJS.ErrnoException;
     const { host, port } = endpoint;
-    throw new CommandError('LOGIN_SETUP_FAILED', `cannot listen for the login callback on ${host}:${port} (${error.code ?? error.message})`);
+    throw new CommandError(
+      'LOGIN_SETUP_FAILED',
+      `cannot listen for the login callback on ${host}:${port} (${error.code ?? error.message})`,
+    );
   }
 }

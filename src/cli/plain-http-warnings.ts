@@ -12,7 +12,9 @@ export function plainHttpWarnings(config: Config): string[] {
     const where = `upstreams.${upstream.name}`;
     const tokenHost = plainHttpHostBeyondLoopback(upstream.auth.tokenUrl);
     if (tokenHost !== undefined) {
-      warnings.push(`${where}.auth.tokenUrl is http:// to ${tokenHost}: client credentials, refresh tokens and the tokens it returns would cross the network in clear text; use https://`);
+      warnings.push(
+        `${where}.auth.tokenUrl is http:// to ${tokenHost}: client credentials, refresh tokens and the tokens it returns would cross the network in clear text; use https://`,
+      );
     }
     const targetHost = plainHttpHostBeyondLoopback(upstream.targetOrigin);
     if (targetHost !== undefined) {

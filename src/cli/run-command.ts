@@ -15,7 +15,12 @@ export interface RunOptions {
 }
 
 /** Resolves to the exit code. `argv` is what follows the command name. */
-export async function runCommand(command: Command, argv: readonly string[], context: CommandContext, options: RunOptions = {}): Promise<number> {
+export async function runCommand(
+  command: Command,
+  argv: readonly string[],
+  context: CommandContext,
+  options: RunOptions = {},
+): Promise<number> {
   const isDefault = options.isDefault ?? false;
   let run: (context: CommandContext) => Promise<number>;
   try {

@@ -18,17 +18,24 @@ export interface SeedOptions {
 /** Returns the line to print; throws a CommandError (or the store's StoreError) with a message for the operator. */
 export async function seedRefreshToken(config: Config, options: SeedOptions): Promise<string> {
   if (!config.upstreams.some((upstream) => upstream.name === options.upstream)) {
-    throw new CommandError('UNKNOWN_UPSTREAM', `no upstream named "${options.upstream}" in ${config.source} (upstreams: ${config.upstreams.map((u) => u.name).join(', ')})`);
+    throw new CommandError(
+      'UNKNOWN_UPSTREAM',
+      `no upstream named "${options.upstream}" in ${config.source} (upstreams: ${config.upstreams.map((u) => u.name).join(', ')})`,
+    );
   }
   if (!/^[\x21-\x7e]+$/.test(options.refreshToken)) {
     throw new CommandError('NOT_A_REFRESH_TOKEN', 'the refresh token on stdin is empty or has spaces or control characters');
   }
-  if (config.store.type === 'memory') throw new CommandError('STORE_OUT_OF_REACH', 'the memory store lives inside the proxy process; seeding it from outside has no effect');
+  if (config.store.type === 'memory')
+    throw new CommandError('STORE_OUT_OF_REACH', 'the memory store lives inside the proxy process; seeding it from outside has no effect');
   const store = await createStore(config.store);
   try {
     const current = await store.read(options.upstream);
     if (current && isLive(current) && !options.force) {
-      throw new CommandError('RECORD_LIVE', `upstream ${options.upstream} already has a live record (generation ${current.generation}); use --force to replace it`);
+      throw new CommandError(
+        'RECORD_LIVE',
+        `upstream ${options.upstream} already has a live record (generation ${current.generation}); use --force to replace it`,
+      );
     }
     const next = seedRecord(current, options.refreshToken, 'seed-command', Date.now(), 'seed-command');
     if ((await store.compareAndSet(options.upstream, current?.generation ?? 0, next)) === 'stale') {

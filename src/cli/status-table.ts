@@ -5,7 +5,11 @@ const COLUMNS: readonly [title: string, cell: (status: UpstreamStatus, now: numb
   ['UPSTREAM', (status) => status.upstream],
   ['STATE', (status) => stateCell(status)],
   ['GEN', (status) => String(status.generation ?? 0)],
-  ['EXPIRES IN', (status) => (status.expiresInSeconds === undefined ? '-' : status.expiresInSeconds <= 0 ? 'expired' : duration(status.expiresInSeconds))],
+  [
+    'EXPIRES IN',
+    (status) =>
+      status.expiresInSeconds === undefined ? '-' : status.expiresInSeconds <= 0 ? 'expired' : duration(status.expiresInSeconds),
+  ],
   ['LAST REFRESH', lastRefreshCell],
   ['REFRESHES 1H', (status) => (status.lastHour ? withPart(status.lastHour.refreshes, status.lastHour.failedRefreshes, 'failed') : '-')],
   ['REPLAYS 1H', (status) => (status.lastHour ? withPart(status.lastHour.replays, status.lastHour.rejectedReplays, 'rejected') : '-')],
@@ -18,7 +22,11 @@ export function formatStatusTable(report: StatusReport, now = Date.now()): strin
   const rows = report.upstreams.map((status) => COLUMNS.map(([, cell]) => oneLine(cell(status, now))));
   const header = COLUMNS.map(([title]) => title);
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)));
-  const line = (cells: readonly string[]) => cells.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd();
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((cell, column) => cell.padEnd(widths[column] ?? 0))
+      .join('  ')
+      .trimEnd();
   return [`source: ${report.source}`, line(header), ...rows.map(line)].join('\n');
 }
 
@@ -30,7 +38,8 @@ function stateCell(status: UpstreamStatus): string {
 
 function lastRefreshCell(status: UpstreamStatus, now: number): string {
   const last = status.lastRefresh;
-  if (last) return `${ago(Date.parse(last.at), now)} ${last.outcome.replace('_', ' ')}${last.outcome === 'adopted' ? '' : ` ${last.latencyMs} ms`}`;
+  if (last)
+    return `${ago(Date.parse(last.at), now)} ${last.outcome.replace('_', ' ')}${last.outcome === 'adopted' ? '' : ` ${last.latencyMs} ms`}`;
   // Read from the store: when the current tokens were obtained is known, how long it took is not.
   if (status.obtainedAt) return `${ago(Date.parse(status.obtainedAt), now)} (stored)`;
   return '-';

@@ -33,7 +33,7 @@ export async function watchStatus(source: StatusSource, options: WatchOptions): 
         (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
       );
       if (options.signal.aborted) break;
-      options.out.write(frame(report, new Date(started), options.json, terminal ? options.out.columns ?? 0 : undefined, intervalMs));
+      options.out.write(frame(report, new Date(started), options.json, terminal ? (options.out.columns ?? 0) : undefined, intervalMs));
       await sleep(Math.max(0, intervalMs - (Date.now() - started)), options.signal);
     }
   } finally {

@@ -40,7 +40,8 @@ export async function openStatusSource(config: Config, adminUrl: string | undefi
     if (first) return admin;
     if (adminUrl) throw new CommandError('ADMIN_UNREACHABLE', `no proxy answered at ${url}/status`);
   }
-  if (config.store.type === 'memory') throw new CommandError('STORE_OUT_OF_REACH', 'no running proxy answered, and the memory store can only be read inside the proxy');
+  if (config.store.type === 'memory')
+    throw new CommandError('STORE_OUT_OF_REACH', 'no running proxy answered, and the memory store can only be read inside the proxy');
   return storeSource(config, await createStore(config.store));
 }
 
@@ -65,7 +66,10 @@ export function adminStatusSource(adminUrl: string): StatusSource {
   return {
     async read() {
       const response = await fetch(`${url}/status`, { signal: AbortSignal.timeout(ADMIN_TIMEOUT_MS) }).catch((error: unknown) => {
-        throw new CommandError('ADMIN_UNREACHABLE', `no proxy answered at ${url}/status (${error instanceof Error ? error.message : String(error)})`);
+        throw new CommandError(
+          'ADMIN_UNREACHABLE',
+          `no proxy answered at ${url}/status (${error instanceof Error ? error.message : String(error)})`,
+        );
       });
       if (!response.ok) throw new CommandError('ADMIN_UNREACHABLE', `the proxy at ${url}/status answered ${response.status}`);
       const body = (await response.json()) as { upstreams: TokenStatus[] };

@@ -5,12 +5,7 @@
 
 const reference = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
-export function interpolateEnv(
-  value: unknown,
-  env: NodeJS.ProcessEnv,
-  problems: string[],
-  path: string[] = [],
-): unknown {
+export function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, problems: string[], path: string[] = []): unknown {
   if (typeof value === 'string') return interpolateString(value, env, problems, path);
   if (Array.isArray(value)) return value.map((item, index) => interpolateEnv(item, env, problems, [...path, String(index)]));
   if (value !== null && typeof value === 'object') {

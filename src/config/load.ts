@@ -65,7 +65,8 @@ export function parseConfig(text: string, options: LoadOptions & { source?: stri
 function resolveFileSecrets(raw: unknown, baseDir: string, problems: string[]): void {
   const upstreams = isRecord(raw) && isRecord(raw.upstreams) ? raw.upstreams : {};
   for (const [name, upstream] of Object.entries(upstreams)) {
-    if (isRecord(upstream) && isRecord(upstream.auth)) readFileTwins(upstream.auth, fileBackedAuthKeys, `upstreams.${name}.auth`, baseDir, problems);
+    if (isRecord(upstream) && isRecord(upstream.auth))
+      readFileTwins(upstream.auth, fileBackedAuthKeys, `upstreams.${name}.auth`, baseDir, problems);
   }
   if (isRecord(raw) && isRecord(raw.store)) readFileTwins(raw.store, fileBackedStoreKeys, 'store', baseDir, problems);
 }

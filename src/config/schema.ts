@@ -77,7 +77,11 @@ export const upstreamSchema = z.strictObject({
   auth: authSchema,
   replayOn: z.array(z.number().int().min(400).max(599)).optional(),
   stripHeaders: z.array(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a header name')).default([]),
-  maxReplayBodyBytes: z.number().int().nonnegative().default(1024 * 1024),
+  maxReplayBodyBytes: z
+    .number()
+    .int()
+    .nonnegative()
+    .default(1024 * 1024),
   connectTimeoutMs: millis(5_000),
   headersTimeoutMs: millis(60_000),
   bodyIdleTimeoutMs: millis(60_000),
@@ -100,7 +104,10 @@ const redisStoreSchema = z
   .strictObject({
     type: z.literal('redis'),
     /** redis://[user:password@]host:port/db or rediss:// for TLS. */
-    url: z.string().regex(/^rediss?:\/\/[^\s]+$/, 'expected a redis:// or rediss:// URL').optional(),
+    url: z
+      .string()
+      .regex(/^rediss?:\/\/[^\s]+$/, 'expected a redis:// or rediss:// URL')
+      .optional(),
     /** Redis Sentinel: the sentinels and the master group name. */
     sentinels: z.array(redisAddress).min(1).optional(),
     name: z.string().min(1).optional(),
@@ -109,7 +116,10 @@ const redisStoreSchema = z
     /** Data-node credentials for sentinels/cluster (with url, put them in the URL); `passwordFile` also works. */
     username: z.string().optional(),
     password: z.string().optional(),
-    keyPrefix: z.string().regex(/^[^{}\s]*$/, 'must not contain braces or spaces (they delimit the hash tag)').default('oauth-sidecar:'),
+    keyPrefix: z
+      .string()
+      .regex(/^[^{}\s]*$/, 'must not contain braces or spaces (they delimit the hash tag)')
+      .default('oauth-sidecar:'),
     /** 32 bytes as 64 hex digits or base64: token records are AES-256-GCM encrypted at rest. `encryptionKeyFile` also works. */
     encryptionKey: z.string().optional(),
     /** Bound on one Redis command; a store operation fails within about twice this. */
@@ -118,7 +128,8 @@ const redisStoreSchema = z
   .superRefine((store, context) => {
     const given = [store.url, store.sentinels, store.cluster].filter((value) => value !== undefined).length;
     if (given !== 1) context.addIssue({ code: 'custom', message: 'set exactly one of url, sentinels (with name) or cluster' });
-    if (store.sentinels && !store.name) context.addIssue({ code: 'custom', path: ['name'], message: 'sentinels need the master group name' });
+    if (store.sentinels && !store.name)
+      context.addIssue({ code: 'custom', path: ['name'], message: 'sentinels need the master group name' });
   });
 
 const storeSchema = z.discriminatedUnion('type', [
@@ -148,7 +159,11 @@ export const configSchema = z.strictObject({
       /** Longest silence inside a request body before the client gets a 408. */
       clientBodyIdleTimeoutMs: millis(30_000),
       /** Request bodies buffered for a possible replay, all requests together; beyond it a 503. */
-      maxBufferedBodyBytes: z.number().int().positive().default(64 * 1024 * 1024),
+      maxBufferedBodyBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(64 * 1024 * 1024),
     })
     .prefault({}),
   /**
@@ -157,8 +172,18 @@ export const configSchema = z.strictObject({
    */
   inboundAuth: z
     .strictObject({
-      header: z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a header name').default('x-sidecar-key'),
-      keys: z.array(z.strictObject({ name: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex digits (sha256sum)') })).default([]),
+      header: z
+        .string()
+        .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a header name')
+        .default('x-sidecar-key'),
+      keys: z
+        .array(
+          z.strictObject({
+            name: z.string().min(1),
+            sha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex digits (sha256sum)'),
+          }),
+        )
+        .default([]),
     })
     .prefault({}),
   /** Listen beyond loopback without inbound authentication: anyone who reaches the port uses the credentials. */

@@ -51,7 +51,13 @@ export function readInjectAnnotations(values: Readonly<Record<string, unknown>>)
   const env: { name: string; upstream: string }[] = [];
   const envValue = values[annotations.env];
   if (envValue !== undefined) {
-    const entries = typeof envValue === 'string' ? envValue.split(',').map((e) => e.trim()).filter((e) => e !== '') : [];
+    const entries =
+      typeof envValue === 'string'
+        ? envValue
+            .split(',')
+            .map((e) => e.trim())
+            .filter((e) => e !== '')
+        : [];
     if (entries.length === 0) problems.push(`${annotations.env} must look like NAME=upstream[,NAME=upstream]`);
     for (const entry of entries) {
       const eq = entry.indexOf('=');

@@ -5,14 +5,7 @@
  */
 import { annotations, readInjectAnnotations } from './inject-annotations.js';
 import { pointer, type AddOperation } from './json-patch.js';
-import {
-  configVolumeName,
-  dataVolumeName,
-  proxyPort,
-  sidecarContainer,
-  sidecarName,
-  sidecarVolumes,
-} from './sidecar-container.js';
+import { configVolumeName, dataVolumeName, proxyPort, sidecarContainer, sidecarName, sidecarVolumes } from './sidecar-container.js';
 
 export interface MutateOptions {
   readonly image: string;

@@ -54,11 +54,18 @@ export async function serveInjectWebhook(args: InjectWebhookArgs): Promise<numbe
   logger.info({ event: 'started', address, port, image: args.image, ...describeCertificate(certPem) }, 'inject webhook listening');
   const stopReloading =
     args.tlsReloadSeconds > 0
-      ? reloadTlsOnChange({ certFile: args.certFile, keyFile: args.keyFile, intervalMs: args.tlsReloadSeconds * 1000, certPem, keyPem, apply: webhook.setCertificate, logger })
+      ? reloadTlsOnChange({
+          certFile: args.certFile,
+          keyFile: args.keyFile,
+          intervalMs: args.tlsReloadSeconds * 1000,
+          certPem,
+          keyPem,
+          apply: webhook.setCertificate,
+          logger,
+        })
       : () => undefined;
   return stopOnSignal(logger, () => {
     stopReloading();
     return webhook.stop();
   });
 }
-

@@ -39,7 +39,11 @@ export function reloadTlsOnChange(options: TlsReloadOptions): () => void {
         options.apply(certPem, keyPem);
       } catch (error) {
         // Said once per pair: a pair that stays broken must not fill the log every tick.
-        if (!sameAsFailed) logger.warn({ event: 'tls_reload_failed', reason: error instanceof Error ? error.message : String(error) }, 'the changed TLS files do not load; still serving the previous certificate');
+        if (!sameAsFailed)
+          logger.warn(
+            { event: 'tls_reload_failed', reason: error instanceof Error ? error.message : String(error) },
+            'the changed TLS files do not load; still serving the previous certificate',
+          );
         lastFailed = { certPem, keyPem };
         return;
       }
@@ -48,7 +52,10 @@ export function reloadTlsOnChange(options: TlsReloadOptions): () => void {
       logger.info({ event: 'tls_reloaded', ...describeCertificate(certPem) }, 'serving the rotated TLS certificate');
     } catch (error) {
       // Mid-rotation a file can be missing for a moment: the next tick reads it again. The path only, never content.
-      logger.warn({ event: 'tls_reload_failed', reason: (error as NodeJS.ErrnoException).code ?? 'read error' }, `cannot read ${options.certFile} or ${options.keyFile}`);
+      logger.warn(
+        { event: 'tls_reload_failed', reason: (error as NodeJS.ErrnoException).code ?? 'read error' },
+        `cannot read ${options.certFile} or ${options.keyFile}`,
+      );
     } finally {
       checking = false;
     }

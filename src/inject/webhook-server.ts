@@ -99,7 +99,10 @@ export function createInjectWebhook(options: InjectWebhookOptions): InjectWebhoo
     } catch (error) {
       counts.errors += 1;
       const refusal = error instanceof ProxyError ? error : new ProxyError('BAD_REVIEW', 'body is not JSON');
-      logger.info({ event: 'inject_bad_request', reqId: requestId, reason: refusal.code === 'REVIEW_TOO_LARGE' ? 'too_large' : 'not_json' }, 'unreadable review');
+      logger.info(
+        { event: 'inject_bad_request', reqId: requestId, reason: refusal.code === 'REVIEW_TOO_LARGE' ? 'too_large' : 'not_json' },
+        'unreadable review',
+      );
       sendProxyError(res, refusal, requestId);
       return;
     }
@@ -124,7 +127,10 @@ export function createInjectWebhook(options: InjectWebhookOptions): InjectWebhoo
     } else if (path === '/mutate' && req.method === 'POST') {
       handleMutate(req, res, requestId).catch((error: unknown) => {
         counts.errors += 1;
-        logger.error({ event: 'inject_failed', reqId: requestId, err: error instanceof Error ? error.message : String(error) }, 'injector error');
+        logger.error(
+          { event: 'inject_failed', reqId: requestId, err: error instanceof Error ? error.message : String(error) },
+          'injector error',
+        );
         sendProxyError(res, new ProxyError('INTERNAL', 'internal error'), requestId);
       });
     } else if (path === '/mutate' || path === '/healthz') {
@@ -174,6 +180,8 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
       if (size <= maxBodyBytes) chunks.push(chunk);
     });
     req.on('error', reject);
-    req.on('end', () => (size > maxBodyBytes ? reject(new ProxyError('REVIEW_TOO_LARGE', 'review too large')) : resolve(Buffer.concat(chunks))));
+    req.on('end', () =>
+      size > maxBodyBytes ? reject(new ProxyError('REVIEW_TOO_LARGE', 'review too large')) : resolve(Buffer.concat(chunks)),
+    );
   });
 }

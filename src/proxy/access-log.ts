@@ -31,8 +31,12 @@ const INFO = 30;
 export function createAccessLog(logger: Logger): AccessLog {
   const stream = destinationOf(logger);
   // A logger made elsewhere: the same line through pino's own path, slower but the same.
-  if (!stream) return ({ reqId, upstream, method, path, status, durationMs, replayed, generation, error, aborted }) =>
-    logger.info({ reqId, upstream, method, path, status, durationMs, replayed, generation, error, ...(aborted ? { aborted } : {}) }, 'request');
+  if (!stream)
+    return ({ reqId, upstream, method, path, status, durationMs, replayed, generation, error, aborted }) =>
+      logger.info(
+        { reqId, upstream, method, path, status, durationMs, replayed, generation, error, ...(aborted ? { aborted } : {}) },
+        'request',
+      );
   const bindings = JSON.stringify(logger.bindings()).slice(1, -1);
   const afterTime = bindings ? `",${bindings},"reqId":` : '","reqId":';
   const clock = isoClock();

@@ -35,7 +35,10 @@ export function createClientErrorHandler(options: ClientErrorOptions): (error: E
     }
     const refusal = refusalFor(error);
     const requestId = randomUUID();
-    logger.info({ event: 'client_error', reqId: requestId, code, status: refusal.status }, `refused a request the HTTP parser rejected: ${refusal.message}`);
+    logger.info(
+      { event: 'client_error', reqId: requestId, code, status: refusal.status },
+      `refused a request the HTTP parser rejected: ${refusal.message}`,
+    );
     // A request already being handled (its body broke the parser) is counted by its own handler.
     if (!inFlight) countRefusal(refusal.status);
     refuseSocket(socket, refusal, requestId);

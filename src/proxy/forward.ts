@@ -11,7 +11,14 @@ import type { Dispatcher } from 'undici';
 import { ProxyError } from '../errors.js';
 import { withoutHopByHop } from './header-rules.js';
 import { scopeResponseHeaders, type ResponseScope } from './response-scope.js';
-import { endUpstreamResponse, sendUpstreamResponse, writeUpstreamChunk, writeUpstreamHead, type HeadOutcome, type UpstreamHead } from './response-writer.js';
+import {
+  endUpstreamResponse,
+  sendUpstreamResponse,
+  writeUpstreamChunk,
+  writeUpstreamHead,
+  type HeadOutcome,
+  type UpstreamHead,
+} from './response-writer.js';
 import type { UpstreamQueue } from './upstream-queue.js';
 
 /** A rejection larger than this is streamed to the client rather than held for a replay. */
@@ -47,7 +54,12 @@ export type ForwardResult =
   | { readonly kind: 'failed'; readonly error: Error; readonly responseStarted: boolean };
 
 /** Throws 503 UPSTREAM_QUEUE_FULL when too many requests already wait for this upstream. */
-export function forward(target: ForwardTarget, request: ForwardRequest, res: ServerResponse, holdStatus: (status: number) => boolean): Promise<ForwardResult> {
+export function forward(
+  target: ForwardTarget,
+  request: ForwardRequest,
+  res: ServerResponse,
+  holdStatus: (status: number) => boolean,
+): Promise<ForwardResult> {
   const queueTimeoutMs = target.queue.enter();
   return new Promise((resolve) => {
     const handler = new ForwardHandler(target, res, holdStatus, resolve, queueTimeoutMs);
@@ -84,11 +96,19 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   /** Armed only for a request that has to wait for a connection. */
   #queueTimer: NodeJS.Timeout | undefined;
   #status = 0;
-  #held: { status: number; statusMessage: string | undefined; headers: Record<string, string | string[]>; chunks: Buffer[]; size: number } | undefined;
+  #held:
+    | { status: number; statusMessage: string | undefined; headers: Record<string, string | string[]>; chunks: Buffer[]; size: number }
+    | undefined;
   #done = false;
   #leftQueue = false;
 
-  constructor(target: ForwardTarget, res: ServerResponse, holdStatus: (status: number) => boolean, resolve: (result: ForwardResult) => void, queueTimeoutMs: number) {
+  constructor(
+    target: ForwardTarget,
+    res: ServerResponse,
+    holdStatus: (status: number) => boolean,
+    resolve: (result: ForwardResult) => void,
+    queueTimeoutMs: number,
+  ) {
     this.#res = res;
     this.#queue = target.queue;
     this.#scope = target.responseScope;
@@ -111,7 +131,12 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     else this.#res.once('close', this.#onClientClose);
   }
 
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[]>, statusMessage?: string): void {
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[]>,
+    statusMessage?: string,
+  ): void {
     if (statusCode >= 100 && statusCode < 200) return; // 1xx interim responses are for this hop only
     this.#status = statusCode;
     const outgoing = withoutHopByHop(headers);
@@ -143,7 +168,12 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     if (held) {
       return this.#finish({
         kind: 'held',
-        response: { status: held.status, statusMessage: held.statusMessage, headers: held.headers, body: Buffer.concat(held.chunks, held.size) },
+        response: {
+          status: held.status,
+          statusMessage: held.statusMessage,
+          headers: held.headers,
+          body: Buffer.concat(held.chunks, held.size),
+        },
       });
     }
     endUpstreamResponse(this.#res, (controller as { rawTrailers?: Buffer[] }).rawTrailers ?? flatten(trailers));
@@ -189,7 +219,10 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     if (outcome === 'written') return true;
     controller.abort(
       outcome === 'refused'
-        ? new ProxyError('UPSTREAM_BAD_RESPONSE', 'the upstream sent a response head that cannot be forwarded (invalid status, reason phrase or header)')
+        ? new ProxyError(
+            'UPSTREAM_BAD_RESPONSE',
+            'the upstream sent a response head that cannot be forwarded (invalid status, reason phrase or header)',
+          )
         : new Error('the client already has a response'),
     );
     return false;

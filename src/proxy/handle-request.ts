@@ -38,7 +38,6 @@ interface RequestContext {
 
 const SLASH = 0x2f;
 
-
 /** What a client refused for lack of buffer space is told to wait. */
 const BUFFER_FULL_RETRY_AFTER_SECONDS = 1;
 
@@ -94,7 +93,8 @@ export function createRequestHandler(options: RequestHandlerOptions): (req: Inco
     const url = req.url ?? '';
     context.logPath = url;
     // Only absolute-form needs to know which listener the request came in on.
-    const host = url.charCodeAt(0) === SLASH ? undefined : hostNamingListener(req.headers.host, req.socket.localAddress, req.socket.localPort);
+    const host =
+      url.charCodeAt(0) === SLASH ? undefined : hostNamingListener(req.headers.host, req.socket.localAddress, req.socket.localPort);
     const target = resolveTarget(url, host);
     const route = target.route;
     context.route = route;
@@ -166,7 +166,10 @@ function answerHeld(res: ServerResponse, context: RequestContext, held: HeldResp
   const outcome = sendHeld(res, held);
   if (outcome === 'written') context.status = held.status;
   else if (outcome === 'refused') {
-    throw new ProxyError('UPSTREAM_BAD_RESPONSE', `upstream ${context.route?.upstream.name ?? ''} sent a response head that cannot be forwarded`);
+    throw new ProxyError(
+      'UPSTREAM_BAD_RESPONSE',
+      `upstream ${context.route?.upstream.name ?? ''} sent a response head that cannot be forwarded`,
+    );
   }
 }
 
@@ -176,13 +179,22 @@ function upstreamFailure(error: Error, upstream: string): ProxyError {
     return new ProxyError('UPSTREAM_TIMEOUT', `upstream ${upstream} did not answer in time`, { cause: error });
   }
   const code = (error as { code?: unknown }).code;
-  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'ECONNRESET' || code === 'EAI_AGAIN') {
+  if (
+    code === 'ECONNREFUSED' ||
+    code === 'ENOTFOUND' ||
+    code === 'EHOSTUNREACH' ||
+    code === 'ENETUNREACH' ||
+    code === 'ECONNRESET' ||
+    code === 'EAI_AGAIN'
+  ) {
     return new ProxyError('UPSTREAM_UNREACHABLE', `upstream ${upstream} is unreachable (${String(code)})`, { cause: error });
   }
   if (error instanceof undiciErrors.RequestAbortedError) {
     return new ProxyError('REQUEST_BODY_ERROR', 'the request was aborted while being forwarded', { cause: error });
   }
-  return new ProxyError('UPSTREAM_BAD_RESPONSE', `upstream ${upstream} failed: ${typeof code === 'string' ? code : error.name}`, { cause: error });
+  return new ProxyError('UPSTREAM_BAD_RESPONSE', `upstream ${upstream} failed: ${typeof code === 'string' ? code : error.name}`, {
+    cause: error,
+  });
 }
 
 /** Answers (or breaks) the response, logs and records the failure. Never throws: nothing is left to catch it. */
@@ -204,7 +216,10 @@ function failRequest(res: ServerResponse, context: RequestContext, error: unknow
     sendProxyError(res, proxyError, context.id);
   } catch (secondary) {
     try {
-      logger.error({ reqId: context.id, err: secondary instanceof Error ? secondary.message : String(secondary) }, 'failed to answer a failed request');
+      logger.error(
+        { reqId: context.id, err: secondary instanceof Error ? secondary.message : String(secondary) },
+        'failed to answer a failed request',
+      );
     } catch {
       // the logger itself failed; the socket still has to go
     }
@@ -215,7 +230,10 @@ function failRequest(res: ServerResponse, context: RequestContext, error: unknow
 function logFailure(logger: Logger, context: RequestContext, proxyError: ProxyError): void {
   const cause = proxyError.cause instanceof Error ? proxyError.cause.message : undefined;
   // 503s repeat the token manager's own error log for every request: keep them below error level.
-  logger[proxyError.status === 503 ? 'warn' : 'error']({ reqId: context.id, upstream: context.route?.upstream.name, code: proxyError.code, cause }, proxyError.message);
+  logger[proxyError.status === 503 ? 'warn' : 'error'](
+    { reqId: context.id, upstream: context.route?.upstream.name, code: proxyError.code, cause },
+    proxyError.message,
+  );
 }
 
 function logAccess(context: RequestContext, res: ServerResponse, accessLog: AccessLog): void {

@@ -10,13 +10,26 @@ import type { IncomingMessage } from 'node:http';
  * Transfer-Encoding / TE / Trailer framing (RFC 9112 §6.1, §7.4): each hop frames the message itself.
  */
 const HOP_BY_HOP = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade', 'trailer',
-  'proxy-authenticate', 'proxy-authorization',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'transfer-encoding',
+  'upgrade',
+  'trailer',
+  'proxy-authenticate',
+  'proxy-authorization',
 ]);
 
 /** Request headers never forwarded: credentials, and headers the proxy sets itself. */
 const REQUEST_DROPPED = new Set([
-  'authorization', 'host', 'expect', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id',
+  'authorization',
+  'host',
+  'expect',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-request-id',
 ]);
 
 export interface RequestHeaderRules {
@@ -40,10 +53,14 @@ export function upstreamRequestHeaders(req: IncomingMessage, rules: RequestHeade
   // client-supplied X-Forwarded-For is a claim anyone can make and is not carried over.
   const clientAddress = req.socket.remoteAddress ?? 'unknown';
   out.push(
-    'x-forwarded-for', clientAddress,
-    'x-forwarded-proto', 'http',
-    'x-forwarded-host', req.headers.host ?? '',
-    'x-request-id', requestId,
+    'x-forwarded-for',
+    clientAddress,
+    'x-forwarded-proto',
+    'http',
+    'x-forwarded-host',
+    req.headers.host ?? '',
+    'x-request-id',
+    requestId,
   );
   return out;
 }

@@ -25,7 +25,9 @@ const MAY_HOLD_DOT = /\.|%2e/i;
 /** Encoded "/", "\", NUL and any literal backslash (RFC 3986 §3.3; cf. CVE-2021-41773-style traversal). */
 const FORBIDDEN_IN_PATH = /%2f|%5c|%00|\\/i;
 
-export function createTargetResolver<R extends Routable>(routes: readonly R[]): (url: string, host: string | undefined) => ResolvedTarget<R> {
+export function createTargetResolver<R extends Routable>(
+  routes: readonly R[],
+): (url: string, host: string | undefined) => ResolvedTarget<R> {
   // Longest prefix first, so /api/v2 wins over /api.
   const ordered = [...routes]
     .sort((a, b) => b.routePath.length - a.routePath.length)
@@ -75,7 +77,11 @@ function originForm(url: string, host: string | undefined): string {
  * client can put any host in both the target and Host (`curl -x`), so matching the two proves nothing.
  * A DNS name of the proxy is not known here, so absolute-form through one is refused; origin-form works.
  */
-export function hostNamingListener(host: string | undefined, localAddress: string | undefined, localPort: number | undefined): string | undefined {
+export function hostNamingListener(
+  host: string | undefined,
+  localAddress: string | undefined,
+  localPort: number | undefined,
+): string | undefined {
   if (!host || !localAddress || localPort === undefined) return undefined;
   const match = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(host);
   if (!match) return undefined;

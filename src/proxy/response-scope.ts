@@ -36,7 +36,10 @@ export function scopeResponseHeaders(headers: Record<string, string | string[]>,
     const setCookie = headers['set-cookie'];
     if (setCookie !== undefined) {
       if (scope.cookies === 'strip') delete headers['set-cookie'];
-      else headers['set-cookie'] = Array.isArray(setCookie) ? setCookie.map((cookie) => scopeCookie(cookie, scope)) : scopeCookie(setCookie, scope);
+      else
+        headers['set-cookie'] = Array.isArray(setCookie)
+          ? setCookie.map((cookie) => scopeCookie(cookie, scope))
+          : scopeCookie(setCookie, scope);
     }
     // RFC 2965's Set-Cookie2 (obsoleted by RFC 6265, still read by java.net.CookieManager) has its own
     // grammar; rather than scope it, it is dropped.

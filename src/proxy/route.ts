@@ -47,7 +47,12 @@ export function createRoute(upstream: UpstreamConfig, tokens: Credential, metric
     tokens,
     pool,
     queue: new UpstreamQueue(upstream.name, upstream),
-    responseScope: { routePath: upstream.routePath, targetOrigin: upstream.targetOrigin, targetBasePath: upstream.targetBasePath, cookies: upstream.cookies },
+    responseScope: {
+      routePath: upstream.routePath,
+      targetOrigin: upstream.targetOrigin,
+      targetBasePath: upstream.targetBasePath,
+      cookies: upstream.cookies,
+    },
     headerRules: { strip: new Set([...upstream.stripHeaders, options.inboundKeyHeader]) },
     metrics,
     upstreamDuration: metrics.upstreamDuration.labels(upstream.name),

@@ -30,7 +30,9 @@ export class UpstreamQueue {
   enter(): number {
     const ahead = this.#inFlight;
     if (ahead >= this.#maxInFlight) {
-      throw new ProxyError('UPSTREAM_QUEUE_FULL', `too many requests are waiting for upstream ${this.#name}`, { retryAfterSeconds: RETRY_AFTER_SECONDS });
+      throw new ProxyError('UPSTREAM_QUEUE_FULL', `too many requests are waiting for upstream ${this.#name}`, {
+        retryAfterSeconds: RETRY_AFTER_SECONDS,
+      });
     }
     this.#inFlight = ahead + 1;
     return ahead >= this.#maxConnections ? this.#timeoutMs : 0;
@@ -42,7 +44,9 @@ export class UpstreamQueue {
   }
 
   timedOut(): ProxyError {
-    return new ProxyError('UPSTREAM_QUEUE_TIMEOUT', `no connection to upstream ${this.#name} became free in time`, { retryAfterSeconds: RETRY_AFTER_SECONDS });
+    return new ProxyError('UPSTREAM_QUEUE_TIMEOUT', `no connection to upstream ${this.#name} became free in time`, {
+      retryAfterSeconds: RETRY_AFTER_SECONDS,
+    });
   }
 
   get inFlight(): number {

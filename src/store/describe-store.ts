@@ -24,4 +24,3 @@ function redactUrl(url: string): string {
     return '(unparsable URL)';
   }
 }
-

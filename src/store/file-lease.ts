@@ -108,4 +108,3 @@ async function readLease(path: string): Promise<{ contents: LeaseContents | unde
 function leaseError(path: string, error: unknown): StoreError {
   return new StoreError(`cannot use the lease file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`, { cause: error });
 }
-

@@ -94,7 +94,8 @@ export async function createFileStore(path: string, options: FileStoreOptions = 
 function validRecord(value: unknown, key: string, path: string): TokenRecord | undefined {
   if (value === undefined) return undefined;
   const record = parseTokenRecord(value);
-  if (!record) throw new StoreError(`token file ${path} holds a record for ${key} that is not a valid oauth-sidecar record; it is left untouched`);
+  if (!record)
+    throw new StoreError(`token file ${path} holds a record for ${key} that is not a valid oauth-sidecar record; it is left untouched`);
   return record;
 }
 

@@ -40,7 +40,6 @@ import { createRecordCodec } from './redis/record-codec.js';
 import { ChangeFeed } from './lock-table.js';
 import type { CompareAndSetResult, TokenRecord, TokenStore } from './token-store.js';
 
-
 /** Replies that mean the credentials are wrong, not that Redis is still starting. */
 const AUTHENTICATION_FAILURE = /WRONGPASS|NOAUTH|invalid password|invalid username-password|NOPERM/i;
 export type { RedisAddress, RedisStoreEvent, RedisStoreEventListener, RedisStoreOptions } from './redis/options.js';
@@ -68,7 +67,9 @@ export async function createRedisStore(input: RedisStoreOptions): Promise<TokenS
   const endpoint = (): string => {
     if (options.topology.kind !== 'sentinel') return target;
     const stream = (commands as Redis).status === 'ready' ? (commands as Redis).stream : undefined;
-    return stream?.remoteAddress ? `${target} (master ${formatHostPort({ host: stream.remoteAddress, port: stream.remotePort ?? 0 })})` : target;
+    return stream?.remoteAddress
+      ? `${target} (master ${formatHostPort({ host: stream.remoteAddress, port: stream.remotePort ?? 0 })})`
+      : target;
   };
 
   /** Runs one store operation under the deadline, turning every failure into a StoreError without record contents. */
@@ -153,7 +154,8 @@ export async function createRedisStore(input: RedisStoreOptions): Promise<TokenS
   const subscriber = new ChangeSubscriber({
     pattern: keys.changePattern,
     connectionOptions: subscriberOptions(options, commands),
-    endpointOf: (connection) => (options.topology.kind === 'sentinel' ? target : formatHostPort({ host: connection.host ?? '', port: connection.port ?? 0 })),
+    endpointOf: (connection) =>
+      options.topology.kind === 'sentinel' ? target : formatHostPort({ host: connection.host ?? '', port: connection.port ?? 0 }),
     commandTimeoutMs: options.commandTimeoutMs,
     onMessage,
     onResubscribed: () => {
@@ -200,7 +202,10 @@ export async function createRedisStore(input: RedisStoreOptions): Promise<TokenS
   async function verifyEncryptionKey(): Promise<void> {
     let stored = await run('key check', undefined, () => commands.get(keys.keyCheck));
     if (!codec.encrypted) {
-      if (stored !== null) throw new StoreError(`${target}: the token records under prefix "${keyPrefix}" are encrypted (${keys.keyCheck} exists) but no encryptionKey is set`);
+      if (stored !== null)
+        throw new StoreError(
+          `${target}: the token records under prefix "${keyPrefix}" are encrypted (${keys.keyCheck} exists) but no encryptionKey is set`,
+        );
       return;
     }
     if (stored === null) {
@@ -209,7 +214,9 @@ export async function createRedisStore(input: RedisStoreOptions): Promise<TokenS
       stored = await run('key check', undefined, () => commands.get(keys.keyCheck)); // another replica was first
     }
     if (stored === null || !codec.verifyKeyCheck(stored)) {
-      throw new StoreError(`${target}: encryptionKey does not match the key the token records under prefix "${keyPrefix}" were encrypted with (${keys.keyCheck} does not decrypt)`);
+      throw new StoreError(
+        `${target}: encryptionKey does not match the key the token records under prefix "${keyPrefix}" were encrypted with (${keys.keyCheck} does not decrypt)`,
+      );
     }
   }
 
@@ -221,7 +228,8 @@ export async function createRedisStore(input: RedisStoreOptions): Promise<TokenS
         knownKeys.add(key);
         const [generation, blob] = await commands.hmget(recordKey, 'generation', 'blob');
         if ((generation ?? null) === null && (blob ?? null) === null) return undefined;
-        if (!generation || !blob) throw new StoreError(`the token record for ${key} is incomplete (no generation or no blob); it is left untouched`);
+        if (!generation || !blob)
+          throw new StoreError(`the token record for ${key} is incomplete (no generation or no blob); it is left untouched`);
         return codec.decode(key, generation, blob);
       });
     },
@@ -231,7 +239,15 @@ export async function createRedisStore(input: RedisStoreOptions): Promise<TokenS
         knownKeys.add(key);
         const { blob, digest } = codec.encode(key, next);
         const message = JSON.stringify({ key, generation: next.generation });
-        const outcome = await runScript(COMPARE_AND_SET, recordKey, [expectedGeneration, next.generation, next.writer, digest, blob, keys.channel(key), message]);
+        const outcome = await runScript(COMPARE_AND_SET, recordKey, [
+          expectedGeneration,
+          next.generation,
+          next.writer,
+          digest,
+          blob,
+          keys.channel(key),
+          message,
+        ]);
         if (outcome === 2) onEvent('already-applied', { key, generation: next.generation });
         if (outcome === 0) return 'stale';
         if (outcome === 1 || outcome === 2) return 'applied';

@@ -46,14 +46,20 @@ export function storeOpenedLater(options: StoreOpenedLaterOptions): TokenStore {
         if (closed) return void (await store.close());
         real = store;
         for (const listener of listeners) attach(store, listener);
-        logger.info({ event: 'store_connected', store: store.description, attempts: attempt + 1 }, `token store available: ${store.description}`);
+        logger.info(
+          { event: 'store_connected', store: store.description, attempts: attempt + 1 },
+          `token store available: ${store.description}`,
+        );
         // Whoever waited on the store re-reads now rather than at its next retry; one listener's error must
         // not count as a failed open (that would open a second store).
         for (const listener of listeners) {
           try {
             listener('*', -1);
           } catch (error) {
-            logger.error({ event: 'store_listener_failed', err: error instanceof Error ? error.message : String(error) }, 'a store listener failed');
+            logger.error(
+              { event: 'store_listener_failed', err: error instanceof Error ? error.message : String(error) },
+              'a store listener failed',
+            );
           }
         }
         return;
@@ -62,17 +68,24 @@ export function storeOpenedLater(options: StoreOpenedLaterOptions): TokenStore {
         // Logged when the reason changes and then every tenth attempt: a long outage must not flood the log.
         if (message !== lastError || attempt % 10 === 0) {
           const level = error instanceof StoreError && !error.retryable ? 'error' : 'warn';
-          logger[level]({ event: 'store_unreachable', attempts: attempt + 1, retryInMs: Math.min(delay * 2, MAX_DELAY_MS) }, `token store still not available: ${message}`);
+          logger[level](
+            { event: 'store_unreachable', attempts: attempt + 1, retryInMs: Math.min(delay * 2, MAX_DELAY_MS) },
+            `token store still not available: ${message}`,
+          );
         }
         lastError = message;
       }
     }
   }
 
-  logger.warn({ event: 'store_unreachable', attempts: 1, retryInMs: FIRST_DELAY_MS }, `token store not available at start-up: ${lastError}; starting unready and retrying`);
+  logger.warn(
+    { event: 'store_unreachable', attempts: 1, retryInMs: FIRST_DELAY_MS },
+    `token store not available at start-up: ${lastError}; starting unready and retrying`,
+  );
   void keepTrying();
 
-  const unavailable = (): Promise<never> => Promise.reject(new StoreError(`token store not available yet: ${lastError}`, { retryable: true }));
+  const unavailable = (): Promise<never> =>
+    Promise.reject(new StoreError(`token store not available yet: ${lastError}`, { retryable: true }));
   return {
     get description() {
       return real?.description ?? options.description;

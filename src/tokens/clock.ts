@@ -23,7 +23,10 @@ export const systemClock: Clock = {
   after(ms, callback) {
     let handle: NodeJS.Timeout;
     const arm = (left: number): void => {
-      handle = setTimeout(() => (left > MAX_TIMER_DELAY_MS ? arm(left - MAX_TIMER_DELAY_MS) : callback()), Math.min(Math.max(0, left), MAX_TIMER_DELAY_MS));
+      handle = setTimeout(
+        () => (left > MAX_TIMER_DELAY_MS ? arm(left - MAX_TIMER_DELAY_MS) : callback()),
+        Math.min(Math.max(0, left), MAX_TIMER_DELAY_MS),
+      );
       handle.unref();
     };
     arm(ms);

@@ -14,16 +14,27 @@ export type CommitOutcome =
   | { readonly kind: 'superseded'; readonly stored: TokenRecord | undefined };
 
 /** Store errors propagate: the caller keeps the pair in memory and tries again. */
-export async function commitRecord(deps: { name: string; store: TokenStore; log: Logger }, expectedGeneration: number, next: TokenRecord): Promise<CommitOutcome> {
+export async function commitRecord(
+  deps: { name: string; store: TokenStore; log: Logger },
+  expectedGeneration: number,
+  next: TokenRecord,
+): Promise<CommitOutcome> {
   if ((await deps.store.compareAndSet(deps.name, expectedGeneration, next)) === 'applied') return { kind: 'landed', record: next };
   const stored = await deps.store.read(deps.name);
   // Our own earlier write landed although its reply was lost.
-  if (stored && stored.generation === next.generation && stored.writer === next.writer && stored.accessToken === next.accessToken) return { kind: 'landed', record: stored };
+  if (stored && stored.generation === next.generation && stored.writer === next.writer && stored.accessToken === next.accessToken)
+    return { kind: 'landed', record: stored };
   if (stored && !stored.dead && stored.generation >= next.generation) return { kind: 'superseded', stored };
   const replacement: TokenRecord = stored?.dead ? { ...next, generation: stored.generation + 1 } : next;
-  if ((await deps.store.compareAndSet(deps.name, stored?.generation ?? 0, replacement)) !== 'applied') return { kind: 'superseded', stored: await deps.store.read(deps.name) };
+  if ((await deps.store.compareAndSet(deps.name, stored?.generation ?? 0, replacement)) !== 'applied')
+    return { kind: 'superseded', stored: await deps.store.read(deps.name) };
   deps.log.warn(
-    { event: 'record_written_over', generation: replacement.generation, replacedGeneration: stored?.generation ?? 0, replacedDead: Boolean(stored?.dead) },
+    {
+      event: 'record_written_over',
+      generation: replacement.generation,
+      replacedGeneration: stored?.generation ?? 0,
+      replacedDead: Boolean(stored?.dead),
+    },
     stored?.dead
       ? 'the store held a dead verdict for a refresh token this replica had already spent successfully; stored the live pair over it'
       : 'the store held an older record than the pair this replica just obtained; stored the pair over it',

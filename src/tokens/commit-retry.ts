@@ -37,10 +37,16 @@ export function retryCommit(options: CommitRetryOptions): { cancel(): void } {
           if (cancelled) return;
           await options.lease?.release();
           if (outcome.kind === 'landed') {
-            deps.log.info({ event: 'store_write_recovered', generation: outcome.record.generation }, 'stored the token record after retrying');
+            deps.log.info(
+              { event: 'store_write_recovered', generation: outcome.record.generation },
+              'stored the token record after retrying',
+            );
             options.onLanded(outcome.record);
           } else {
-            deps.log.error({ event: 'commit_stale', generation: options.record.generation }, 'a newer record was stored while the write was retried; adopting it');
+            deps.log.error(
+              { event: 'commit_stale', generation: options.record.generation },
+              'a newer record was stored while the write was retried; adopting it',
+            );
             options.onSuperseded(outcome.stored);
           }
         } catch {

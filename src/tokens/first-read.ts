@@ -77,7 +77,8 @@ export class FirstRead {
       this.#failures += 1;
       const problem = `token store unavailable: ${error instanceof Error ? error.message : String(error)}`;
       const retryInMs = Math.round(Math.min(backoffDelay(this.#failures, undefined, this.#options.random), MAX_RETRY_MS));
-      if (problem !== this.#problem) this.#log.warn({ event: 'store_read_failed', retryInMs }, `${problem}; upstream ${deps.name} is not ready until it can be read`);
+      if (problem !== this.#problem)
+        this.#log.warn({ event: 'store_read_failed', retryInMs }, `${problem}; upstream ${deps.name} is not ready until it can be read`);
       this.#problem = problem;
       this.#options.onProblem();
       if (!this.#done) this.#retry = this.#clock.after(retryInMs, () => void this.run());

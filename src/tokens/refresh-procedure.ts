@@ -35,7 +35,13 @@ export type RefreshResult =
    * New tokens, stored; or, with `unstored`, held only here because the store did not take them: the
    * caller must keep writing them back (holding `unstored.lease`) before anything else happens.
    */
-  | { readonly kind: 'refreshed'; readonly record: TokenRecord; readonly grant: TokenGrant; readonly latencyMs: number; readonly unstored?: { readonly expectedGeneration: number; readonly lease: Lease | undefined } }
+  | {
+      readonly kind: 'refreshed';
+      readonly record: TokenRecord;
+      readonly grant: TokenGrant;
+      readonly latencyMs: number;
+      readonly unstored?: { readonly expectedGeneration: number; readonly lease: Lease | undefined };
+    }
   /** The token endpoint could not be used (outage, firewall, timeout): keep the current token and retry later. */
   | { readonly kind: 'transient'; readonly failure: TokenEndpointError; readonly latencyMs: number }
   /** The token endpoint gave its verdict on the credential; `record` is the dead record now stored. */
@@ -53,7 +59,11 @@ export interface RefreshOptions {
 /** While blocked by another replica, look at the store again at least this often (announcements come sooner). */
 const BLOCKED_RECHECK_MS = 2_000;
 
-export async function refreshUnderLease(deps: RefreshDeps, known: TokenRecord | undefined, options: RefreshOptions): Promise<RefreshResult> {
+export async function refreshUnderLease(
+  deps: RefreshDeps,
+  known: TokenRecord | undefined,
+  options: RefreshOptions,
+): Promise<RefreshResult> {
   const knownGeneration = known?.generation ?? 0;
   let lease: Lease | undefined;
   try {
@@ -69,13 +79,20 @@ export async function refreshUnderLease(deps: RefreshDeps, known: TokenRecord | 
     // The store is unreachable. One-time refresh tokens must not be refreshed without the lock (another
     // replica could spend the same token); the upstream's policy says whether this one may.
     if (!deps.auth.refreshWithoutLock) throw new StoreUnavailableError(error);
-    deps.log.warn({ event: 'refresh_without_lock', err: describe(error) }, 'token store unreachable; refreshing without the lock (refreshWithoutLock: true)');
+    deps.log.warn(
+      { event: 'refresh_without_lock', err: describe(error) },
+      'token store unreachable; refreshing without the lock (refreshWithoutLock: true)',
+    );
     return refreshFrom(deps, known, undefined, options);
   }
   if (!lease) {
     const stored = await deps.store.read(deps.name);
     if (stored && (stored.generation > knownGeneration || stored.dead)) return { kind: 'adopted', record: stored };
-    return { kind: 'blocked', reason: 'another replica is refreshing this credential', retryAt: deps.clock.now() + Math.min(BLOCKED_RECHECK_MS, deps.auth.lockLeaseMs / 3) };
+    return {
+      kind: 'blocked',
+      reason: 'another replica is refreshing this credential',
+      retryAt: deps.clock.now() + Math.min(BLOCKED_RECHECK_MS, deps.auth.lockLeaseMs / 3),
+    };
   }
   let handedOver = false;
   try {
@@ -101,12 +118,18 @@ export async function refreshUnderLease(deps: RefreshDeps, known: TokenRecord | 
  * grow, so the newest copy holds the only unspent refresh token, and a rotated refresh token must never be
  * lost: it goes back first, with its own generation, and work continues from it.
  */
-export async function restoreLostRecord(deps: Pick<RefreshDeps, 'name' | 'store' | 'log'>, known: TokenRecord | undefined, stored: TokenRecord | undefined): Promise<TokenRecord | undefined> {
+export async function restoreLostRecord(
+  deps: Pick<RefreshDeps, 'name' | 'store' | 'log'>,
+  known: TokenRecord | undefined,
+  stored: TokenRecord | undefined,
+): Promise<TokenRecord | undefined> {
   if (!known || (stored && stored.generation >= known.generation)) return stored;
   if ((await deps.store.compareAndSet(deps.name, stored?.generation ?? 0, known)) !== 'applied') return deps.store.read(deps.name);
   deps.log.warn(
     { event: 'record_restored', generation: known.generation, ...(stored ? { replacedGeneration: stored.generation } : {}) },
-    stored ? 'the token store held an older record than this replica; wrote back the newer one held in memory' : 'the token store had lost the record; wrote back the one held in memory',
+    stored
+      ? 'the token store held an older record than this replica; wrote back the newer one held in memory'
+      : 'the token store had lost the record; wrote back the one held in memory',
   );
   return known;
 }
@@ -114,7 +137,10 @@ export async function restoreLostRecord(deps: Pick<RefreshDeps, 'name' | 'store'
 /** The store could not be reached to take the refresh lock, and this upstream may not refresh without it. */
 export class StoreUnavailableError extends StoreError {
   constructor(cause: unknown) {
-    super(`token store unreachable (${describe(cause)}); not refreshing without the lock because this upstream's refresh tokens may be one-time (set auth.refreshWithoutLock: true to allow it)`, { cause, retryable: true });
+    super(
+      `token store unreachable (${describe(cause)}); not refreshing without the lock because this upstream's refresh tokens may be one-time (set auth.refreshWithoutLock: true to allow it)`,
+      { cause, retryable: true },
+    );
     this.name = 'StoreUnavailableError';
   }
 }
@@ -124,7 +150,12 @@ export function markExpiresAt(mark: NonNullable<TokenRecord['refreshInFlight']>,
   return mark.expiresAt ?? mark.since + auth.inFlightMarkTtlMs;
 }
 
-async function refreshFrom(deps: RefreshDeps, record: TokenRecord | undefined, lease: Lease | undefined, options: RefreshOptions): Promise<RefreshResult> {
+async function refreshFrom(
+  deps: RefreshDeps,
+  record: TokenRecord | undefined,
+  lease: Lease | undefined,
+  options: RefreshOptions,
+): Promise<RefreshResult> {
   const now = deps.clock.now();
   const grants = grantsFor(record, deps.auth, now);
   if (grants.length === 0) {
@@ -164,7 +195,8 @@ async function refreshFrom(deps: RefreshDeps, record: TokenRecord | undefined, l
     try {
       tokens = await deps.client.requestToken(grant);
     } catch (error) {
-      lastFailure = error instanceof TokenEndpointError ? error : new TokenEndpointError('transient', String(error), { grantMayBeSpent: true });
+      lastFailure =
+        error instanceof TokenEndpointError ? error : new TokenEndpointError('transient', String(error), { grantMayBeSpent: true });
       latencyMs = deps.clock.now() - startedAt;
       if (lastFailure.kind === 'transient') {
         // A firewall page, a redirect or a rate limit came before the provider: the token was not spent, so
@@ -176,7 +208,10 @@ async function refreshFrom(deps: RefreshDeps, record: TokenRecord | undefined, l
       const following = grants[index + 1];
       // The password grant (Apiax) can revive a credential whose refresh token died.
       if (following) {
-        deps.log.warn({ event: 'refresh_rejected', providerCode: lastFailure.providerCode, httpStatus: lastFailure.httpStatus }, `${lastFailure.message}; trying the ${following.type} grant`);
+        deps.log.warn(
+          { event: 'refresh_rejected', providerCode: lastFailure.providerCode, httpStatus: lastFailure.httpStatus },
+          `${lastFailure.message}; trying the ${following.type} grant`,
+        );
       }
       continue;
     }
@@ -191,11 +226,22 @@ async function refreshFrom(deps: RefreshDeps, record: TokenRecord | undefined, l
 }
 
 function leaseLost(deps: RefreshDeps): RefreshResult {
-  return { kind: 'blocked', reason: 'the refresh lease was lost before the refresh token was sent', retryAt: deps.clock.now() + Math.min(BLOCKED_RECHECK_MS, deps.auth.lockLeaseMs / 3) };
+  return {
+    kind: 'blocked',
+    reason: 'the refresh lease was lost before the refresh token was sent',
+    retryAt: deps.clock.now() + Math.min(BLOCKED_RECHECK_MS, deps.auth.lockLeaseMs / 3),
+  };
 }
 
 /** Stores the new record before it is used; a failed write never delays the new token (the caller retries it). */
-async function commitNew(deps: RefreshDeps, expectedGeneration: number, next: TokenRecord, grant: TokenGrant, latencyMs: number, lease: Lease | undefined): Promise<RefreshResult> {
+async function commitNew(
+  deps: RefreshDeps,
+  expectedGeneration: number,
+  next: TokenRecord,
+  grant: TokenGrant,
+  latencyMs: number,
+  lease: Lease | undefined,
+): Promise<RefreshResult> {
   try {
     const outcome = await commitRecord(deps, expectedGeneration, next);
     if (outcome.kind === 'superseded') {
@@ -204,7 +250,10 @@ async function commitNew(deps: RefreshDeps, expectedGeneration: number, next: To
     }
     return { kind: 'refreshed', record: outcome.record, grant, latencyMs };
   } catch (error) {
-    deps.log.error({ event: 'store_write_failed', err: describe(error) }, 'could not store the new token record; serving it from memory and retrying the write');
+    deps.log.error(
+      { event: 'store_write_failed', err: describe(error) },
+      'could not store the new token record; serving it from memory and retrying the write',
+    );
     return { kind: 'refreshed', record: next, grant, latencyMs, unstored: { expectedGeneration, lease } };
   }
 }
@@ -223,7 +272,12 @@ async function markInFlight(deps: RefreshDeps, record: TokenRecord, refreshToken
   const since = deps.clock.now();
   const marked: TokenRecord = {
     ...record,
-    refreshInFlight: { since, expiresAt: since + deps.auth.inFlightMarkTtlMs, refreshTokenFingerprint: fingerprint(refreshToken) ?? '', owner: deps.owner },
+    refreshInFlight: {
+      since,
+      expiresAt: since + deps.auth.inFlightMarkTtlMs,
+      refreshTokenFingerprint: fingerprint(refreshToken) ?? '',
+      owner: deps.owner,
+    },
   };
   // 'stale': someone wrote a newer record between our read and the mark; use theirs, send nothing.
   return (await deps.store.compareAndSet(deps.name, record.generation, marked)) === 'applied';
@@ -241,7 +295,12 @@ async function clearMark(deps: RefreshDeps, record: TokenRecord): Promise<void> 
 
 function warnUnfinished(deps: RefreshDeps, mark: NonNullable<TokenRecord['refreshInFlight']>): void {
   deps.log.warn(
-    { event: 'refresh_in_flight_found', since: new Date(mark.since).toISOString(), by: mark.owner, refreshTokenFingerprint: mark.refreshTokenFingerprint },
+    {
+      event: 'refresh_in_flight_found',
+      since: new Date(mark.since).toISOString(),
+      by: mark.owner,
+      refreshTokenFingerprint: mark.refreshTokenFingerprint,
+    },
     'an earlier refresh with this refresh token did not finish; it may already be spent',
   );
 }

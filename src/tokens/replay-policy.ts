@@ -46,5 +46,9 @@ export function decideReplay(s: ReplaySnapshot): ReplayDecision {
 
 export function isSuspect(s: Pick<ReplaySnapshot, 'record' | 'rejectedGeneration' | 'trustedGeneration' | 'now'>): boolean {
   const record = s.record;
-  return Boolean(record?.fetchedAfterRejection) && s.trustedGeneration !== s.rejectedGeneration && s.now - (record?.obtainedAt ?? 0) < SUSPECT_REJECTION_WINDOW_MS;
+  return (
+    Boolean(record?.fetchedAfterRejection) &&
+    s.trustedGeneration !== s.rejectedGeneration &&
+    s.now - (record?.obtainedAt ?? 0) < SUSPECT_REJECTION_WINDOW_MS
+  );
 }

@@ -96,7 +96,15 @@ export class TokenManager implements Credential {
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
     this.#history = new RefreshHistory(options.upstream.name, options.metrics, this.#clock);
-    this.#deps = { name: this.name, auth: this.#auth, store: this.#store, client: options.client, owner: options.owner, log: this.#log, clock: this.#clock };
+    this.#deps = {
+      name: this.name,
+      auth: this.#auth,
+      store: this.#store,
+      client: options.client,
+      owner: options.owner,
+      log: this.#log,
+      clock: this.#clock,
+    };
     this.#changes = new ChangeSignal(this.#clock);
     this.#firstRead = new FirstRead({
       deps: this.#deps,
@@ -132,7 +140,10 @@ export class TokenManager implements Credential {
     });
     if (this.#auth.missing.length > 0) {
       this.#needsCredentials = `missing ${this.#auth.missing.join(' and ')}`;
-      this.#log.warn({ event: 'needs_credentials', missing: this.#auth.missing }, `upstream ${this.name} needs credentials: ${this.#needsCredentials}`);
+      this.#log.warn(
+        { event: 'needs_credentials', missing: this.#auth.missing },
+        `upstream ${this.name} needs credentials: ${this.#needsCredentials}`,
+      );
     }
     await this.#firstRead.run({ atStart: true });
   }
@@ -234,7 +245,8 @@ export class TokenManager implements Credential {
       const stored = await this.#store.read(this.name);
       if (stored?.generation !== record.generation || stored.accessToken !== record.accessToken || !stored.fetchedAfterRejection) return;
       const { fetchedAfterRejection: _mark, ...trusted } = stored;
-      if ((await this.#store.compareAndSet(this.name, stored.generation, trusted)) === 'applied' && this.#record === record) this.#adopt(trusted);
+      if ((await this.#store.compareAndSet(this.name, stored.generation, trusted)) === 'applied' && this.#record === record)
+        this.#adopt(trusted);
     } catch {
       // Only a hint for the other replicas; this one already trusts the token.
     }
@@ -278,9 +290,16 @@ export class TokenManager implements Credential {
   }
 
   #throwIfUnusable(): void {
-    if (this.#state === 'dead' && this.#record?.dead) throw new ProxyError('CREDENTIAL_DEAD', `upstream ${this.name}: ${this.#record.dead.reason}`);
-    if (this.#needsCredentials) throw new ProxyError('NEEDS_CREDENTIALS', `upstream ${this.name} needs credentials: ${this.#needsCredentials}`);
-    if (this.#state === 'loading') throw new ProxyError('NO_USABLE_TOKEN', `no usable token for upstream ${this.name}: ${this.#firstRead.problem ?? 'the stored token is being read'}`, { retryAfterSeconds: 1 });
+    if (this.#state === 'dead' && this.#record?.dead)
+      throw new ProxyError('CREDENTIAL_DEAD', `upstream ${this.name}: ${this.#record.dead.reason}`);
+    if (this.#needsCredentials)
+      throw new ProxyError('NEEDS_CREDENTIALS', `upstream ${this.name} needs credentials: ${this.#needsCredentials}`);
+    if (this.#state === 'loading')
+      throw new ProxyError(
+        'NO_USABLE_TOKEN',
+        `no usable token for upstream ${this.name}: ${this.#firstRead.problem ?? 'the stored token is being read'}`,
+        { retryAfterSeconds: 1 },
+      );
     if (this.#state === 'stopped') throw new ProxyError('SHUTTING_DOWN', 'the proxy is shutting down');
   }
 
@@ -290,9 +309,15 @@ export class TokenManager implements Credential {
     if ((this.#state === 'unavailable' || this.#state === 'refreshing') && this.#unavailable) {
       const { code, reason } = this.#unavailable;
       const next = this.#retryAt > now ? `; next attempt in ${Math.ceil((this.#retryAt - now) / 1000)} s` : '';
-      return new ProxyError(code, `no usable token for upstream ${this.name}: ${reason}${next}`, { retryAfterSeconds: Math.max(1, (this.#retryAt - now) / 1000) });
+      return new ProxyError(code, `no usable token for upstream ${this.name}: ${reason}${next}`, {
+        retryAfterSeconds: Math.max(1, (this.#retryAt - now) / 1000),
+      });
     }
-    return new ProxyError('REFRESH_PENDING', `no usable token for upstream ${this.name}: a token refresh is under way and did not finish within ${this.#auth.tokenWaitTimeoutMs} ms`, { retryAfterSeconds: 1 });
+    return new ProxyError(
+      'REFRESH_PENDING',
+      `no usable token for upstream ${this.name}: a token refresh is under way and did not finish within ${this.#auth.tokenWaitTimeoutMs} ms`,
+      { retryAfterSeconds: 1 },
+    );
   }
 
   // --- refreshing ----------------------------------------------------------------------------------
@@ -348,7 +373,15 @@ export class TokenManager implements Credential {
         const delay = this.#backOff({ code: 'TOKEN_ENDPOINT_UNAVAILABLE', reason: failure.message }, failure.retryAfterMs);
         const keeping = this.current() ? 'keeping the current token' : 'no usable token meanwhile';
         this.#log.warn(
-          { event: 'refresh_failed', outcome: 'transient_error', reason, latencyMs, httpStatus: failure.httpStatus, failures: this.#failures, retryInMs: Math.round(delay) },
+          {
+            event: 'refresh_failed',
+            outcome: 'transient_error',
+            reason,
+            latencyMs,
+            httpStatus: failure.httpStatus,
+            failures: this.#failures,
+            retryInMs: Math.round(delay),
+          },
           `token refresh for ${this.name} failed (${failure.message}); ${keeping}; retrying in ${Math.round(delay / 1000)} s`,
         );
         return;
@@ -383,9 +416,15 @@ export class TokenManager implements Credential {
     this.#history.refreshEnded('success', reason, latencyMs);
     this.#log.info(
       {
-        event: 'token_refreshed', outcome: 'success', reason, grant: grant.type, generation: record.generation, latencyMs,
+        event: 'token_refreshed',
+        outcome: 'success',
+        reason,
+        grant: grant.type,
+        generation: record.generation,
+        latencyMs,
         expiresInSeconds: Math.round(((record.accessTokenExpiresAt ?? this.#clock.now()) - this.#clock.now()) / 1000),
-        accessTokenFingerprint: fingerprint(record.accessToken), refreshTokenFingerprint: fingerprint(record.refreshToken),
+        accessTokenFingerprint: fingerprint(record.accessToken),
+        refreshTokenFingerprint: fingerprint(record.refreshToken),
         refreshTokenRotated: grant.type === 'refresh_token' && record.refreshToken !== grant.refreshToken,
       },
       `new token for ${this.name} (generation ${record.generation})`,
@@ -420,7 +459,10 @@ export class TokenManager implements Credential {
     const message = error instanceof StoreUnavailableError ? error.message : `token store: ${describe(error)}`;
     this.#history.refreshEnded('transient_error', reason, 0, message);
     const delay = this.#backOff({ code: 'NO_USABLE_TOKEN', reason: message }, undefined);
-    this.#log.warn({ event: 'refresh_failed', outcome: 'transient_error', reason, failures: this.#failures, retryInMs: Math.round(delay) }, `token refresh for ${this.name} failed (${message}); retrying in ${Math.round(delay / 1000)} s`);
+    this.#log.warn(
+      { event: 'refresh_failed', outcome: 'transient_error', reason, failures: this.#failures, retryInMs: Math.round(delay) },
+      `token refresh for ${this.name} failed (${message}); retrying in ${Math.round(delay / 1000)} s`,
+    );
   }
 
   /** Capped exponential backoff with jitter; returns the delay. */
@@ -454,11 +496,13 @@ export class TokenManager implements Credential {
     const wasDead = Boolean(this.#record?.dead);
     this.#record = record;
     const accessToken = usableAccessToken(record);
-    this.#token = accessToken && record
-      ? { generation: record.generation, expiresAt: accessToken.expiresAt, authorization: `Bearer ${accessToken.token}` }
-      : undefined;
+    this.#token =
+      accessToken && record
+        ? { generation: record.generation, expiresAt: accessToken.expiresAt, authorization: `Bearer ${accessToken.token}` }
+        : undefined;
     // A new seed (the seed command, or a revived dead credential) answers "no refresh token yet".
-    if (record && !record.dead && (wasDead || record.source === 'seed-command' || !record.accessToken) && this.#auth.missing.length === 0) this.#needsCredentials = undefined;
+    if (record && !record.dead && (wasDead || record.source === 'seed-command' || !record.accessToken) && this.#auth.missing.length === 0)
+      this.#needsCredentials = undefined;
     this.#metrics.credentialDead(this.name, Boolean(record?.dead));
     this.#notify();
   }
@@ -467,7 +511,10 @@ export class TokenManager implements Credential {
     const from = this.#state;
     if (from === next) return;
     if (!canMove(from, next)) {
-      this.#log.error({ event: 'token_state_invalid', from, to: next }, `token state of ${this.name}: ${from} → ${next} is not an allowed transition`);
+      this.#log.error(
+        { event: 'token_state_invalid', from, to: next },
+        `token state of ${this.name}: ${from} → ${next} is not an allowed transition`,
+      );
       if (from === 'stopped') return;
     }
     this.#state = next;
@@ -513,7 +560,12 @@ export class TokenManager implements Credential {
         break;
       case 'valid':
       case 'empty':
-        at = this.#token ? refreshAt(this.#record?.obtainedAt ?? now, this.#token.expiresAt, { fraction: this.#auth.earlyRefreshFraction, seconds: this.#auth.earlyRefreshSeconds }) : now;
+        at = this.#token
+          ? refreshAt(this.#record?.obtainedAt ?? now, this.#token.expiresAt, {
+              fraction: this.#auth.earlyRefreshFraction,
+              seconds: this.#auth.earlyRefreshSeconds,
+            })
+          : now;
         break;
       default:
         return;

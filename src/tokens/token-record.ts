@@ -9,7 +9,13 @@ import { DEFAULT_TOKEN_LIFETIME_MS } from './refresh-schedule.js';
  * A record that holds only a refresh token, from the config (`seed`) or from a person running
  * `oauth-sidecar seed` (`seed-command`); the first refresh turns it into a token pair.
  */
-export function seedRecord(previous: TokenRecord | undefined, refreshToken: string, writer: string, now = Date.now(), source: 'seed' | 'seed-command' = 'seed'): TokenRecord {
+export function seedRecord(
+  previous: TokenRecord | undefined,
+  refreshToken: string,
+  writer: string,
+  now = Date.now(),
+  source: 'seed' | 'seed-command' = 'seed',
+): TokenRecord {
   return {
     generation: (previous?.generation ?? 0) + 1,
     refreshToken,

@@ -30,7 +30,11 @@ function writeConfig(dir: string, yaml: string, name = 'proxy.yaml'): string {
   return path;
 }
 
-function goodConfig(tokenUrl = 'https://acme.highq.com/acme/api/oauth2/token', target = 'https://acme.highq.com/acme/api', top = ''): string {
+function goodConfig(
+  tokenUrl = 'https://acme.highq.com/acme/api/oauth2/token',
+  target = 'https://acme.highq.com/acme/api',
+  top = '',
+): string {
   return `${top}listen: 127.0.0.1:0
 admin: 127.0.0.1:0
 store: { type: file, path: ./data/tokens.json }
@@ -66,7 +70,8 @@ describe('oauth-sidecar --help', () => {
     const result = await runCli(['--help']);
     expect(result.code).toBe(0);
     expect(result.stdout).toContain(`Usage: ${PROGRAM} [<command>] [options]`);
-    for (const command of ['serve', 'check', 'seed', 'login', 'status', 'inject-webhook', 'schema']) expect(result.stdout).toMatch(new RegExp(`\\n {2}${command} `));
+    for (const command of ['serve', 'check', 'seed', 'login', 'status', 'inject-webhook', 'schema'])
+      expect(result.stdout).toMatch(new RegExp(`\\n {2}${command} `));
     expect(result.stdout).toContain('never from the command line');
     expect(result.stderr).toBe('');
     expect((await runCli(['help'])).stdout).toBe(result.stdout);
@@ -89,7 +94,11 @@ describe('oauth-sidecar --help', () => {
   });
 
   it('answers --help without the operand or the options a run needs', async () => {
-    for (const args of [['seed', '--help'], ['login', '-h'], ['inject-webhook', '--help']]) {
+    for (const args of [
+      ['seed', '--help'],
+      ['login', '-h'],
+      ['inject-webhook', '--help'],
+    ]) {
       const result = await runCli(args);
       expect(result.code, args.join(' ')).toBe(0);
       expect(result.stdout, args.join(' ')).toMatch(new RegExp(`^Usage: \\./bin/oauth-sidecar\\.js ${args[0]} `));
@@ -100,7 +109,9 @@ describe('oauth-sidecar --help', () => {
   it('names the bin script by its path when run from another directory', async () => {
     const result = await runCli(['status', '--help'], { cwd: tempDir() });
     expect(result.code).toBe(0);
-    expect(result.stdout.startsWith(`Usage: ${join(repoRoot, 'bin', 'oauth-sidecar.js')} status `), result.stdout.split('\n')[0]).toBe(true);
+    expect(result.stdout.startsWith(`Usage: ${join(repoRoot, 'bin', 'oauth-sidecar.js')} status `), result.stdout.split('\n')[0]).toBe(
+      true,
+    );
   });
 
   it('prints the version from package.json', async () => {
@@ -125,7 +136,9 @@ describe('oauth-sidecar: usage errors exit 2', () => {
   it('--config without a value: one line naming the option and the help to read, then the Usage line', async () => {
     const result = await runCli(['check', '--config']);
     expect(result.code).toBe(2);
-    expect(result.stderr).toBe(`oauth-sidecar: --config needs a file path; see ${PROGRAM} check --help\nUsage: ${PROGRAM} check [--config FILE]\n`);
+    expect(result.stderr).toBe(
+      `oauth-sidecar: --config needs a file path; see ${PROGRAM} check --help\nUsage: ${PROGRAM} check [--config FILE]\n`,
+    );
     expect(result.stdout).toBe('');
   });
 
@@ -186,14 +199,22 @@ describe('oauth-sidecar check', () => {
 
   it('warns, without failing, about plain http:// token URLs and targets beyond loopback, naming upstream and setting', async () => {
     const dir = tempDir();
-    const plain = writeConfig(dir, goodConfig('http://auth.example.test/oauth2/token', 'http://api.example.test:8081/acme/api'), 'plain.yaml');
+    const plain = writeConfig(
+      dir,
+      goodConfig('http://auth.example.test/oauth2/token', 'http://api.example.test:8081/acme/api'),
+      'plain.yaml',
+    );
     const result = await runCli(['check', '--config', plain], { env: SECRETS });
     expect(result.code).toBe(0);
     expect(result.stdout).toContain(`config ${plain}: valid`);
     const warnings = result.stdout.split('\n').filter((line) => line.startsWith('WARNING'));
     expect(warnings).toEqual([
-      expect.stringMatching(/^WARNING upstreams\.collaborate\.auth\.tokenUrl is http:\/\/ to auth\.example\.test: .*refresh tokens.*clear text; use https:\/\/$/),
-      expect.stringMatching(/^WARNING upstreams\.collaborate\.target is http:\/\/ to api\.example\.test:8081: .*bearer token in clear text; use https:\/\/$/),
+      expect.stringMatching(
+        /^WARNING upstreams\.collaborate\.auth\.tokenUrl is http:\/\/ to auth\.example\.test: .*refresh tokens.*clear text; use https:\/\/$/,
+      ),
+      expect.stringMatching(
+        /^WARNING upstreams\.collaborate\.target is http:\/\/ to api\.example\.test:8081: .*bearer token in clear text; use https:\/\/$/,
+      ),
     ]);
     expectNoSecrets(result);
 
@@ -286,7 +307,9 @@ async function startUpstream(): Promise<{ url: string; arrived: (path: string) =
       tokenCalls += 1;
       req.resume();
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ access_token: `at-${tokenCalls}`, refresh_token: `rt-${tokenCalls}`, expires_in: 3600, token_type: 'bearer' }));
+      res.end(
+        JSON.stringify({ access_token: `at-${tokenCalls}`, refresh_token: `rt-${tokenCalls}`, expires_in: 3600, token_type: 'bearer' }),
+      );
       return;
     }
     seen.set(url.pathname, req);
@@ -419,7 +442,12 @@ describe('oauth-sidecar serve', () => {
     await once(blocker, 'listening');
     const { port } = blocker.address() as AddressInfo;
     const dir = tempDir();
-    const config = writeConfig(dir, goodConfig().replace('listen: 127.0.0.1:0', `listen: 127.0.0.1:${port}`).replace('${CLI_TEST_REFRESH_TOKEN}', '${CLI_TEST_REFRESH_TOKEN:-}'));
+    const config = writeConfig(
+      dir,
+      goodConfig()
+        .replace('listen: 127.0.0.1:0', `listen: 127.0.0.1:${port}`)
+        .replace('${CLI_TEST_REFRESH_TOKEN}', '${CLI_TEST_REFRESH_TOKEN:-}'),
+    );
     const result = await runCli(['serve', '--config', config], { env: { CLI_TEST_CLIENT_SECRET: SECRETS.CLI_TEST_CLIENT_SECRET } });
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/cannot start: .*EADDRINUSE/);

@@ -11,10 +11,13 @@ beforeAll(async () => {
 function getHealthz(port: number, ca: string): Promise<number> {
   return new Promise((resolve, reject) => {
     // agent: false: a fresh connection (and handshake) every time, or a reused one would hide which certificate serves.
-    request({ host: '127.0.0.1', port, path: '/healthz', ca, servername: 'localhost', checkServerIdentity: () => undefined, agent: false }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    })
+    request(
+      { host: '127.0.0.1', port, path: '/healthz', ca, servername: 'localhost', checkServerIdentity: () => undefined, agent: false },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    )
       .on('error', reject)
       .end();
   });
@@ -33,7 +36,17 @@ describe('oauth-sidecar inject-webhook (the CLI wiring)', () => {
 
   it('serves a rotated certificate without a restart; a half-rotated pair keeps the old one serving', async () => {
     const first = makeTestCert();
-    const webhook = startCli(['inject-webhook', '--tls-cert', first.certFile, '--tls-key', first.keyFile, '--listen', '127.0.0.1:0', '--tls-reload-seconds', '0.2']);
+    const webhook = startCli([
+      'inject-webhook',
+      '--tls-cert',
+      first.certFile,
+      '--tls-key',
+      first.keyFile,
+      '--listen',
+      '127.0.0.1:0',
+      '--tls-reload-seconds',
+      '0.2',
+    ]);
     const started = await webhook.waitForLog((line) => line.event === 'started', 10_000);
     const port = Number(started.port);
     expect(started.notAfter).toEqual(expect.any(String));

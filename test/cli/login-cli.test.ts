@@ -12,7 +12,9 @@ function configFile(): string {
   const dir = mkdtempSync(join(tmpdir(), 'oauth-sidecar-login-cli-'));
   onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, 'proxy.yaml');
-  writeFileSync(path, `store: { type: file, path: ./tokens.json }
+  writeFileSync(
+    path,
+    `store: { type: file, path: ./tokens.json }
 upstreams:
   v3:
     target: https://api.nordeaopenbanking.com
@@ -20,7 +22,8 @@ upstreams:
   apiax:
     target: https://api.apiax.io
     auth: { preset: apiax, tokenUrl: https://auth.apiax.io/token }
-`);
+`,
+  );
   return path;
 }
 

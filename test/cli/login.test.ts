@@ -83,7 +83,10 @@ async function login(
   const terminal = new Terminal();
   const result = runLogin(config, { upstream, out: terminal, ...options });
   result.catch(() => undefined); // awaited by the test; this only keeps an early rejection from going unhandled
-  const [printed] = await Promise.race([terminal.waitFor(/https?:\/\/\S+(?:authorize|openid-connect\/auth)\S*/), result.then(() => [] as string[])]);
+  const [printed] = await Promise.race([
+    terminal.waitFor(/https?:\/\/\S+(?:authorize|openid-connect\/auth)\S*/),
+    result.then(() => [] as string[]),
+  ]);
   const authorizeUrl = new URL(printed ?? 'http://missing.invalid');
   const callback = new URL(authorizeUrl.searchParams.get('redirect_uri') ?? 'http://missing.invalid');
   for (const [key, value] of Object.entries(query(authorizeUrl))) callback.searchParams.set(key, value);
@@ -248,17 +251,30 @@ describe('oauth-sidecar login (authorization code)', () => {
     // The browser's page is answered after the exchange, so do not wait for it here.
     const page = fetch(callback).then((response) => response.status);
     while (p.counters.tokenCalls === 0) await new Promise((resolve) => setTimeout(resolve, 10));
-    const seeded = { generation: 1, refreshToken: 'rt-written-meanwhile', obtainedAt: Date.now(), source: 'seed', writer: 'replica-a', seedFingerprint: 'abcd1234' } as const;
+    const seeded = {
+      generation: 1,
+      refreshToken: 'rt-written-meanwhile',
+      obtainedAt: Date.now(),
+      source: 'seed',
+      writer: 'replica-a',
+      seedFingerprint: 'abcd1234',
+    } as const;
     expect(await proxyStore.compareAndSet('collaborate', 0, seeded)).toBe('applied');
     expect(await result).toContain('generation 2');
     expect(await page).toBe(200);
-    expect(storedRecord(storePath, 'collaborate')).toMatchObject({ generation: 2, source: 'authorization_code', seedFingerprint: 'abcd1234' });
+    expect(storedRecord(storePath, 'collaborate')).toMatchObject({
+      generation: 2,
+      source: 'authorization_code',
+      seedFingerprint: 'abcd1234',
+    });
   });
 
   it('a code is single-use: reusing it fails at the token endpoint and leaves the stored record alone', async () => {
     const p = await provider({ kind: 'collaborate' });
     const { config, storePath } = workspace(collaborateBlock(p));
-    await (await login(config, 'collaborate', () => ({ code: CODE_1 }))).result;
+    await (
+      await login(config, 'collaborate', () => ({ code: CODE_1 }))
+    ).result;
     const before = storedRecord(storePath, 'collaborate');
 
     const reuse = await login(config, 'collaborate', () => ({ code: CODE_1 }));
@@ -329,7 +345,9 @@ describe('oauth-sidecar login (other presets and refusals)', () => {
     target: ${p.apiBaseUrl}
     auth: { preset: apiax, tokenUrl: ${p.tokenUrl} }
 `);
-    await expect(runLogin(config, { upstream: 'apiax', out: new Terminal() })).rejects.toThrow(/no browser login.*password grant.*auth\.username and auth\.password.*oauth-sidecar seed apiax/);
+    await expect(runLogin(config, { upstream: 'apiax', out: new Terminal() })).rejects.toThrow(
+      /no browser login.*password grant.*auth\.username and auth\.password.*oauth-sidecar seed apiax/,
+    );
     expect(p.counters.tokenCalls).toBe(0);
   });
 

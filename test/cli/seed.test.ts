@@ -77,7 +77,13 @@ describe('oauth-sidecar seed', () => {
     auth: { preset: apiax, tokenUrl: ${provider.tokenUrl}, refreshToken: rt-unknown-to-the-provider }
 `);
     const proxy = await startProxy(yaml);
-    await eventually(async () => (await fetch(`${proxy.adminUrl}/readyz`).then((r) => r.json()) as { notReady?: { apiax?: { state: string } } }).notReady?.apiax?.state === 'credential_dead', 5000, 'credential_dead');
+    await eventually(
+      async () =>
+        ((await fetch(`${proxy.adminUrl}/readyz`).then((r) => r.json())) as { notReady?: { apiax?: { state: string } } }).notReady?.apiax
+          ?.state === 'credential_dead',
+      5000,
+      'credential_dead',
+    );
     expect((await fetch(`${proxy.url}/apiax/x`)).status).toBe(503);
 
     const seeded = await runCli(['seed', 'apiax', '--config', configPath], { input: provider.issueRefreshToken() });

@@ -51,7 +51,10 @@ describe('oauth-sidecar status', () => {
     expect((await fetch(`${proxy.url}/apiax/x`)).status).toBe(200);
     const result = await runCli(['status', '--config', configPath, '--json']);
     expect(result.code).toBe(0);
-    const report = JSON.parse(result.stdout) as { source: string; upstreams: { upstream: string; state: string; generation: number; accessTokenFingerprint: string }[] };
+    const report = JSON.parse(result.stdout) as {
+      source: string;
+      upstreams: { upstream: string; state: string; generation: number; accessTokenFingerprint: string }[];
+    };
     expect(report.source).toContain('running proxy');
     expect(report.upstreams[0]).toMatchObject({ upstream: 'apiax', state: 'ok', generation: 2 });
     expect(report.upstreams[0]?.accessTokenFingerprint).toMatch(/^[0-9a-f]{8}$/);
@@ -123,13 +126,18 @@ describe('oauth-sidecar status', () => {
 
   it('shows the Redis endpoint as the store, from the proxy and straight from Redis (encrypted records)', async () => {
     const redis = await startRedis(onTestFinished);
-    const { provider, configPath, start, stop } = await setup(`{ type: redis, url: ${redis.url}, keyPrefix: status-test, encryptionKey: ${'ab'.repeat(32)} }`);
+    const { provider, configPath, start, stop } = await setup(
+      `{ type: redis, url: ${redis.url}, keyPrefix: status-test, encryptionKey: ${'ab'.repeat(32)} }`,
+    );
     const proxy = await start({ manualStop: true });
     expect((await fetch(`${proxy.url}/apiax/x`)).status).toBe(200);
     const endpoint = `redis 127.0.0.1:${redis.port}/0`;
 
     const fromProxy = await runCli(['status', '--config', configPath, '--json']);
-    expect(JSON.parse(fromProxy.stdout)).toMatchObject({ source: expect.stringContaining('running proxy'), upstreams: [{ upstream: 'apiax', state: 'ok', store: expect.stringContaining(endpoint) }] });
+    expect(JSON.parse(fromProxy.stdout)).toMatchObject({
+      source: expect.stringContaining('running proxy'),
+      upstreams: [{ upstream: 'apiax', state: 'ok', store: expect.stringContaining(endpoint) }],
+    });
 
     await stop(proxy);
     const fromRedis = await runCli(['status', '--config', configPath]);

@@ -82,7 +82,9 @@ describe('file store: durability and layout', () => {
       }
     })();
     for (let generation = 2; generation <= 40; generation++) {
-      expect(await store.compareAndSet(KEY, generation - 1, tokenRecord(generation, { accessToken: `${generation}-${padding}` }))).toBe('applied');
+      expect(await store.compareAndSet(KEY, generation - 1, tokenRecord(generation, { accessToken: `${generation}-${padding}` }))).toBe(
+        'applied',
+      );
     }
     writing = false;
     await reader;
@@ -138,7 +140,16 @@ describe('file store: a second instance on the same file', () => {
     await sleep(60); // a distinct mtime for the next write
     await writer.compareAndSet(KEY, 1, tokenRecord(2));
     await writer.compareAndSet('apiax', 0, tokenRecord(1));
-    await vi.waitFor(() => expect(events).toEqual(expect.arrayContaining([[KEY, 2], ['apiax', 1]])), { timeout: 5_000, interval: 20 });
+    await vi.waitFor(
+      () =>
+        expect(events).toEqual(
+          expect.arrayContaining([
+            [KEY, 2],
+            ['apiax', 1],
+          ]),
+        ),
+      { timeout: 5_000, interval: 20 },
+    );
     expect(events.filter(([key]) => key === KEY).map(([, generation]) => generation)).toEqual([1, 2]);
   });
 
@@ -218,6 +229,8 @@ describe('file store: a file it cannot understand', () => {
     const path = join(dir, 'tokens.json');
     // A directory where the file should be: unreadable as a file for any user, root included.
     mkdirSync(path);
-    await expect(createFileStore(path)).rejects.toThrow(new RegExp(`cannot read token file ${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: EISDIR`));
+    await expect(createFileStore(path)).rejects.toThrow(
+      new RegExp(`cannot read token file ${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: EISDIR`),
+    );
   });
 });

@@ -10,7 +10,16 @@ import { Redis } from 'ioredis';
 import { StoreError } from '../../src/errors.js';
 import { createRedisStore, type RedisStoreOptions } from '../../src/store/redis-store.js';
 import type { TokenRecord } from '../../src/store/token-store.js';
-import { cleanupAfterAll, startRedis, startRedisCluster, startSentinelSetup, type ClusterSetup, type RedisProcess, type RegisterCleanup, type SentinelSetup } from '../helpers/redis-server.js';
+import {
+  cleanupAfterAll,
+  startRedis,
+  startRedisCluster,
+  startSentinelSetup,
+  type ClusterSetup,
+  type RedisProcess,
+  type RegisterCleanup,
+  type SentinelSetup,
+} from '../helpers/redis-server.js';
 import { describeTokenStoreContract, tokenRecord } from './token-store.contract.js';
 
 const uniquePrefix = (): string => `contract-${randomUUID()}:`;
@@ -44,7 +53,10 @@ describe('redis standalone', () => {
       const raw = new Redis((await server()).port, '127.0.0.1', { lazyConnect: true });
       await raw.connect();
       try {
-        expect((await raw.keys(`*${options.keyPrefix}*`)).sort()).toEqual([`{${options.keyPrefix}collaborate}:lock`, `{${options.keyPrefix}collaborate}:record`]);
+        expect((await raw.keys(`*${options.keyPrefix}*`)).sort()).toEqual([
+          `{${options.keyPrefix}collaborate}:lock`,
+          `{${options.keyPrefix}collaborate}:record`,
+        ]);
         expect(await raw.hget(`{${options.keyPrefix}collaborate}:record`, 'generation')).toBe('1');
         expect(await raw.get(`{${options.keyPrefix}collaborate}:lock`)).toBe('replica-a');
       } finally {
@@ -83,7 +95,7 @@ describe('redis standalone, encrypted records and their Redis key', () => {
     return raw;
   };
 
-  it('a record copied to another deployment\'s key prefix does not decrypt there under the same encryptionKey', async () => {
+  it("a record copied to another deployment's key prefix does not decrypt there under the same encryptionKey", async () => {
     const a = await openStore();
     const b = await openStore();
     await a.store.compareAndSet('collaborate', 0, tokenRecord(1));
@@ -92,7 +104,10 @@ describe('redis standalone, encrypted records and their Redis key', () => {
     expect(copied.blob).toMatch(/^v2\./);
     await raw.hset(`{${b.keyPrefix}collaborate}:record`, copied);
 
-    const refused = await b.store.read('collaborate').then(() => undefined, (error: unknown) => error);
+    const refused = await b.store.read('collaborate').then(
+      () => undefined,
+      (error: unknown) => error,
+    );
     expect(refused).toBeInstanceOf(StoreError);
     expect((refused as Error).message).toMatch(/cannot decrypt the token record for collaborate: wrong encryptionKey or tampered data$/);
     // Refused, not crashed: the same store still reads and writes its other records, and the original still reads.
@@ -106,7 +121,12 @@ describe('redis standalone, encrypted records and their Redis key', () => {
     const raw = await rawClient();
     const recordKey = `{${keyPrefix}collaborate}:record`;
     const old = tokenRecord(1);
-    await raw.hset(recordKey, { generation: '1', writer: old.writer, digest: 'written-by-v1', blob: legacySealedRecord(encryptionKey, 'collaborate', old) });
+    await raw.hset(recordKey, {
+      generation: '1',
+      writer: old.writer,
+      digest: 'written-by-v1',
+      blob: legacySealedRecord(encryptionKey, 'collaborate', old),
+    });
 
     expect(await store.read('collaborate')).toEqual(old);
     expect(await store.compareAndSet('collaborate', 1, tokenRecord(2))).toBe('applied');
@@ -140,7 +160,9 @@ describe('redis sentinel', () => {
 
 describe('redis cluster', () => {
   const setup = startedBeforeAll<ClusterSetup>(startRedisCluster);
-  describeTokenStoreContract('redis cluster', async () => createRedisStore({ cluster: (await setup()).addresses, keyPrefix: uniquePrefix() }));
+  describeTokenStoreContract('redis cluster', async () =>
+    createRedisStore({ cluster: (await setup()).addresses, keyPrefix: uniquePrefix() }),
+  );
 
   it('puts record and lock of one credential in one slot, and spreads credentials over the masters', async () => {
     const { addresses, nodes } = await setup();

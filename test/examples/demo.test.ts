@@ -24,11 +24,15 @@ function alive(pid: number): boolean {
 
 describe('npm run demo', () => {
   it('shows a rejection, a refresh and a replay, serves all three upstreams, and stops by itself', async () => {
-    const child = spawn(process.execPath, [join(repoRoot, 'examples', 'demo', 'run.mjs'), '--seconds', '12', '--lifetime', '3', '--free-ports'], {
-      cwd: repoRoot,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [join(repoRoot, 'examples', 'demo', 'run.mjs'), '--seconds', '12', '--lifetime', '3', '--free-ports'],
+      {
+        cwd: repoRoot,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     onTestFinished(() => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     });
@@ -40,7 +44,9 @@ describe('npm run demo', () => {
       for (const waiter of waiters) waiter();
     });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.once('close', (code, signal) => resolve({ code, signal })),
+    );
     const waitFor = (pattern: RegExp, timeoutMs = 15_000) =>
       new Promise<RegExpMatchArray>((resolve, reject) => {
         const check = () => {

@@ -67,7 +67,11 @@ interface Link {
   readonly toClient: Pipe;
 }
 
-export async function startFaultRelay(target: { host: string; port: number }, register: RegisterCleanup, options: FaultRelayOptions = {}): Promise<FaultRelay> {
+export async function startFaultRelay(
+  target: { host: string; port: number },
+  register: RegisterCleanup,
+  options: FaultRelayOptions = {},
+): Promise<FaultRelay> {
   const maxHeldBytes = options.maxHeldBytes ?? DEFAULT_MAX_HELD_BYTES;
   let mode: RelayMode = 'pass';
   let refusing = false;

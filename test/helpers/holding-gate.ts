@@ -29,7 +29,11 @@ export async function startHoldingGate(targetOrigin: string, register: RegisterC
   const forward = async (req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> => {
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(name) && typeof value === 'string') headers[name] = value;
-    const upstream = await fetch(`${targetOrigin}${req.url ?? '/'}`, { method: req.method ?? 'GET', headers, ...(body.length > 0 ? { body } : {}) });
+    const upstream = await fetch(`${targetOrigin}${req.url ?? '/'}`, {
+      method: req.method ?? 'GET',
+      headers,
+      ...(body.length > 0 ? { body } : {}),
+    });
     const text = Buffer.from(await upstream.arrayBuffer());
     res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/octet-stream' });
     res.end(text);

@@ -15,7 +15,8 @@ export interface OutageStore extends TokenStore {
 export function createOutageStore(): OutageStore {
   const inner = createMemoryStore();
   const state = { down: false };
-  const guard = <T>(work: () => Promise<T>): Promise<T> => (state.down ? Promise.reject(new StoreError('store unreachable (test outage)')) : work());
+  const guard = <T>(work: () => Promise<T>): Promise<T> =>
+    state.down ? Promise.reject(new StoreError('store unreachable (test outage)')) : work();
   return {
     get down() {
       return state.down;

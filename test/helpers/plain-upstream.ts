@@ -78,20 +78,23 @@ export interface EchoBody {
 
 /** Answers with JSON describing the request; the body is hashed as it streams, never held. */
 export function echoHandler(req: IncomingMessage, res: ServerResponse): void {
-  void digest(req).then(({ length, sha256 }) => {
-    const echo: EchoBody = {
-      method: req.method ?? '',
-      url: req.url ?? '',
-      headers: req.headers,
-      rawHeaders: req.rawHeaders,
-      bodyLength: length,
-      bodySha256: sha256,
-      trailers: req.trailers,
-    };
-    const body = JSON.stringify(echo);
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-    res.end(body);
-  }, () => res.destroy());
+  void digest(req).then(
+    ({ length, sha256 }) => {
+      const echo: EchoBody = {
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        rawHeaders: req.rawHeaders,
+        bodyLength: length,
+        bodySha256: sha256,
+        trailers: req.trailers,
+      };
+      const body = JSON.stringify(echo);
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    },
+    () => res.destroy(),
+  );
 }
 
 /** Length and SHA-256 of a stream, without keeping it. */
@@ -139,7 +142,13 @@ export async function startRoutedProxy(options: RoutedProxyOptions = {}): Promis
   const provider = await startFakeProvider({ kind: 'apiax' });
   onTestFinished(() => provider.close());
   const upstream = await startPlainUpstream(options.handler);
-  const extra = options.extra ? `\n${options.extra.trim().split('\n').map((line) => `  ${line}`).join('\n')}` : '';
+  const extra = options.extra
+    ? `\n${options.extra
+        .trim()
+        .split('\n')
+        .map((line) => `  ${line}`)
+        .join('\n')}`
+    : '';
   const yaml = configYaml(
     `up:\n  target: ${options.target ?? `${upstream.origin}${options.basePath ?? '/base'}`}\n  auth:\n    preset: apiax\n    tokenUrl: ${provider.tokenUrl}\n    refreshToken: ${provider.issueRefreshToken()}${extra}`,
   );

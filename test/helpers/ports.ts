@@ -45,7 +45,12 @@ export function portCandidate(span = 0): number {
 export const ADDRESS_IN_USE = Symbol('address in use');
 
 /** Calls `start` with fresh candidates until it does not report ADDRESS_IN_USE (at most `attempts` times). */
-export async function retryOnAddressInUse<T>(what: string, start: (port: number) => Promise<T | typeof ADDRESS_IN_USE>, attempts = 10, span = 0): Promise<T> {
+export async function retryOnAddressInUse<T>(
+  what: string,
+  start: (port: number) => Promise<T | typeof ADDRESS_IN_USE>,
+  attempts = 10,
+  span = 0,
+): Promise<T> {
   const tried: number[] = [];
   for (let i = 0; i < attempts; i++) {
     const port = portCandidate(span);

@@ -39,7 +39,12 @@ export function writeProxyConfig(yaml: string): string {
 }
 
 /** Starts `oauth-sidecar serve --config <configPath>` and waits (bounded) for its "started" line. */
-export async function startProxyProcess(configPath: string, name: string, env: Record<string, string> = {}, timeoutMs = 15_000): Promise<ProxyProcess> {
+export async function startProxyProcess(
+  configPath: string,
+  name: string,
+  env: Record<string, string> = {},
+  timeoutMs = 15_000,
+): Promise<ProxyProcess> {
   const cli = startCli(['serve', '--config', configPath], { env });
   const started = await cli.waitForLog((line) => line.event === 'started', timeoutMs);
   const pid = cli.child.pid ?? 0;
@@ -61,14 +66,19 @@ export async function startProxyProcess(configPath: string, name: string, env: R
       cli.child.kill('SIGCONT');
     },
     async status(upstream) {
-      const body = (await (await fetch(`${String(started.admin)}/status`, { signal: AbortSignal.timeout(5_000) })).json()) as { upstreams: TokenStatus[] };
+      const body = (await (await fetch(`${String(started.admin)}/status`, { signal: AbortSignal.timeout(5_000) })).json()) as {
+        upstreams: TokenStatus[];
+      };
       const found = body.upstreams.find((status) => status.upstream === upstream);
       if (!found) throw new Error(`${name}: no status for ${upstream}`);
       return found;
     },
     async readyz() {
       const response = await fetch(`${String(started.admin)}/readyz`, { signal: AbortSignal.timeout(5_000) });
-      return { status: response.status, body: (await response.json()) as { ready: boolean; notReady?: Record<string, { state: string; reason?: string }> } };
+      return {
+        status: response.status,
+        body: (await response.json()) as { ready: boolean; notReady?: Record<string, { state: string; reason?: string }> },
+      };
     },
     events: (event) => cli.logs().filter((line) => line.event === event),
   };

@@ -61,7 +61,12 @@ export function parseResponse(text: string): ParsedResponse | undefined {
   }
   const length = headers['content-length'];
   const rest = text.slice(end + 4);
-  return { status: Number(match?.[1] ?? 0), reason: match?.[2] ?? '', headers, body: length === undefined ? rest : rest.slice(0, Number(length)) };
+  return {
+    status: Number(match?.[1] ?? 0),
+    reason: match?.[2] ?? '',
+    headers,
+    body: length === undefined ? rest : rest.slice(0, Number(length)),
+  };
 }
 
 /** A request head as written on the wire; `headers` are "Name: value" lines. */

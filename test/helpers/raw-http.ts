@@ -25,7 +25,8 @@ export interface SendOptions {
 export function send(url: string, options: SendOptions = {}): Promise<SentResponse> {
   let headers = options.headers ?? {};
   // node:http adds Host by itself only when headers are an object.
-  if (Array.isArray(headers) && !headers.some((name, i) => i % 2 === 0 && name.toLowerCase() === 'host')) headers = ['Host', new URL(url).host, ...headers];
+  if (Array.isArray(headers) && !headers.some((name, i) => i % 2 === 0 && name.toLowerCase() === 'host'))
+    headers = ['Host', new URL(url).host, ...headers];
   return new Promise((resolve, reject) => {
     const req = request(url, { method: options.method ?? 'GET', headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];

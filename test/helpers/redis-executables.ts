@@ -40,6 +40,7 @@ export function redisServerPath(): string {
 export function redisCliPath(): string {
   const server = process.env.REDIS_SERVER ? join(dirname(process.env.REDIS_SERVER), 'redis-cli') : undefined;
   const found = fromEnv('REDIS_CLI') ?? (server !== undefined && executable(server) ? server : undefined) ?? onPath('redis-cli');
-  if (found === undefined) throw new Error('redis-cli not found: install it (apt-get install redis-server, which brings it) or set REDIS_CLI');
+  if (found === undefined)
+    throw new Error('redis-cli not found: install it (apt-get install redis-server, which brings it) or set REDIS_CLI');
   return found;
 }

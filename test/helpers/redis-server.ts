@@ -68,7 +68,12 @@ export async function redisCli(port: number, args: readonly string[], password?:
 }
 
 /** Polls `check` until it is true; `fatal` returning an error (the process died) ends the wait with it. */
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 15_000, fatal: () => Error | undefined = () => undefined): Promise<void> {
+async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 15_000,
+  fatal: () => Error | undefined = () => undefined,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
@@ -144,7 +149,9 @@ async function launch(spec: LaunchSpec): Promise<RedisProcess> {
     spawned.once('error', (error) => (gone = error));
     spawned.once('exit', (code, signal) => {
       process.off('exit', killOnExit);
-      gone ??= new Error(`redis-server (${spec.label}) on port ${port} exited during start-up (${code ?? signal}):\n${exitReason(logPath)}`);
+      gone ??= new Error(
+        `redis-server (${spec.label}) on port ${port} exited during start-up (${code ?? signal}):\n${exitReason(logPath)}`,
+      );
     });
     process.on('exit', killOnExit);
     // Its own pid in INFO: a server of someone else's on this port never passes for ours.
@@ -227,7 +234,12 @@ export interface StartRedisOptions {
 
 /** One standalone redis-server. */
 export async function startRedis(register: RegisterCleanup, options: StartRedisOptions = {}): Promise<RedisProcess> {
-  return launch({ register, config: options.config ?? [], label: 'redis', ...(options.password === undefined ? {} : { password: options.password }) });
+  return launch({
+    register,
+    config: options.config ?? [],
+    label: 'redis',
+    ...(options.password === undefined ? {} : { password: options.password }),
+  });
 }
 
 export interface SentinelSetup {
@@ -311,7 +323,9 @@ export async function startRedisCluster(register: RegisterCleanup): Promise<Clus
       }),
     ),
   );
-  await execFileAsync(redisCliPath(), ['--cluster', 'create', ...nodes.map((node) => `${HOST}:${node.port}`), '--cluster-yes'], { timeout: 20_000 });
+  await execFileAsync(redisCliPath(), ['--cluster', 'create', ...nodes.map((node) => `${HOST}:${node.port}`), '--cluster-yes'], {
+    timeout: 20_000,
+  });
   await waitFor(
     'cluster_state:ok on every node',
     async () => {

@@ -36,7 +36,9 @@ export interface CliResult {
  */
 export async function ensureBuilt(): Promise<void> {
   if (!existsSync(join(repoRoot, 'dist', 'main.js'))) {
-    throw new Error('dist/main.js is missing: the global setup test/setup/build-dist.ts builds it when the tests run with vitest.config.ts (npm test, npx vitest run <files>); or run npm run build');
+    throw new Error(
+      'dist/main.js is missing: the global setup test/setup/build-dist.ts builds it when the tests run with vitest.config.ts (npm test, npx vitest run <files>); or run npm run build',
+    );
   }
 }
 
@@ -46,7 +48,11 @@ function childEnv(extra: Record<string, string> = {}): Record<string, string> {
 
 function spawnCli(args: readonly string[], options: CliOptions): ChildProcess {
   const stdin = options.input === undefined ? 'ignore' : 'pipe';
-  const child = spawn(process.execPath, [bin, ...args], { cwd: options.cwd ?? repoRoot, env: childEnv(options.env), stdio: [stdin, 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [bin, ...args], {
+    cwd: options.cwd ?? repoRoot,
+    env: childEnv(options.env),
+    stdio: [stdin, 'pipe', 'pipe'],
+  });
   if (options.input !== undefined) child.stdin?.end(options.input);
   onTestFinished(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -121,10 +127,15 @@ export function startCli(args: readonly string[], options: CliOptions = {}): Run
         const found = logs().find(match);
         if (found) return done(() => resolve(found));
         if (child.exitCode !== null || child.signalCode !== null) {
-          done(() => reject(new Error(`the CLI exited (${child.exitCode ?? child.signalCode}) first.\nstdout:\n${stdout}\nstderr:\n${stderr}`)));
+          done(() =>
+            reject(new Error(`the CLI exited (${child.exitCode ?? child.signalCode}) first.\nstdout:\n${stdout}\nstderr:\n${stderr}`)),
+          );
         }
       };
-      const timer = setTimeout(() => done(() => reject(new Error(`no matching log line within ${timeoutMs} ms.\nstdout:\n${stdout}\nstderr:\n${stderr}`))), timeoutMs);
+      const timer = setTimeout(
+        () => done(() => reject(new Error(`no matching log line within ${timeoutMs} ms.\nstdout:\n${stdout}\nstderr:\n${stderr}`))),
+        timeoutMs,
+      );
       const done = (settle: () => void) => {
         clearTimeout(timer);
         waiters.delete(check);

@@ -44,7 +44,13 @@ export class ScriptedTokenClient implements TokenClient {
         sentAt: this.#clock.now(),
         succeed: (lifetimeMs = 300_000) => {
           this.#issued += 1;
-          const tokens: TokenResponse = { accessToken: `at-${this.#issued}`, refreshToken: `rt-${this.#issued}`, accessTokenExpiresAt: this.#clock.now() + lifetimeMs, refreshTokenExpiresAt: undefined, tokenType: 'Bearer' };
+          const tokens: TokenResponse = {
+            accessToken: `at-${this.#issued}`,
+            refreshToken: `rt-${this.#issued}`,
+            accessTokenExpiresAt: this.#clock.now() + lifetimeMs,
+            refreshTokenExpiresAt: undefined,
+            tokenType: 'Bearer',
+          };
           resolve(tokens);
           return tokens;
         },
@@ -71,6 +77,12 @@ export class ScriptedTokenClient implements TokenClient {
   close = async (): Promise<void> => {};
 }
 
-export const invalidGrant = (): TokenEndpointError => new TokenEndpointError('credential_dead', 'token endpoint answered HTTP 400 (invalid_grant: Token is not active)', { httpStatus: 400, providerCode: 'invalid_grant' });
-export const wafPage = (): TokenEndpointError => new TokenEndpointError('transient', 'token endpoint answered HTTP 403', { httpStatus: 403 });
-export const timedOut = (): TokenEndpointError => new TokenEndpointError('transient', 'token request failed: timed out', { grantMayBeSpent: true });
+export const invalidGrant = (): TokenEndpointError =>
+  new TokenEndpointError('credential_dead', 'token endpoint answered HTTP 400 (invalid_grant: Token is not active)', {
+    httpStatus: 400,
+    providerCode: 'invalid_grant',
+  });
+export const wafPage = (): TokenEndpointError =>
+  new TokenEndpointError('transient', 'token endpoint answered HTTP 403', { httpStatus: 403 });
+export const timedOut = (): TokenEndpointError =>
+  new TokenEndpointError('transient', 'token request failed: timed out', { grantMayBeSpent: true });

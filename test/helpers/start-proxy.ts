@@ -45,7 +45,11 @@ export async function startProxy(yaml: string, options: StartProxyOptions = {}):
     },
   });
   const logger = createLogger({ level: 'debug', destination });
-  const app = createApp(config, { logger, ...(options.store ? { store: options.store } : {}), ...(options.owner ? { owner: options.owner } : {}) });
+  const app = createApp(config, {
+    logger,
+    ...(options.store ? { store: options.store } : {}),
+    ...(options.owner ? { owner: options.owner } : {}),
+  });
   let stopped = false;
   const stop = async () => {
     if (stopped) return;

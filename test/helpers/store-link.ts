@@ -26,7 +26,9 @@ export function linkTo(shared: TokenStore, clock: FakeClock, name: string, comma
 
   const through = <T>(work: () => Promise<T>): Promise<T> => {
     if (!stalled) return work();
-    return new Promise((_resolve, reject) => clock.after(commandTimeoutMs, () => reject(new StoreError(`${name}: command timed out (link stalled)`, { retryable: true }))));
+    return new Promise((_resolve, reject) =>
+      clock.after(commandTimeoutMs, () => reject(new StoreError(`${name}: command timed out (link stalled)`, { retryable: true }))),
+    );
   };
 
   return {

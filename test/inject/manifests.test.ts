@@ -45,7 +45,9 @@ function loadDocs(): Doc[] {
 
 /** A kustomize env file (NAME=value lines, # comments) as an object. */
 function readEnvFile(file: string): Record<string, string> {
-  const lines = readFileSync(file, 'utf8').split('\n').filter((line) => line.trim() !== '' && !line.startsWith('#'));
+  const lines = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '' && !line.startsWith('#'));
   return Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
 }
 
@@ -81,7 +83,12 @@ describe('deploy/kubernetes manifests', () => {
     expect(new Set(objects.map((d) => d.obj.kind))).toEqual(
       new Set(['ConfigMap', 'NetworkPolicy', 'Deployment', 'Service', 'Namespace', 'PodDisruptionBudget', 'MutatingWebhookConfiguration']),
     );
-    expect(docs.filter(isKustomization).map((d) => rel(d.file)).sort()).toEqual(['kustomization.yaml', 'webhook/kustomization.yaml']);
+    expect(
+      docs
+        .filter(isKustomization)
+        .map((d) => rel(d.file))
+        .sort(),
+    ).toEqual(['kustomization.yaml', 'webhook/kustomization.yaml']);
   });
 
   it('every object passes the schema validators', async () => {
@@ -158,7 +165,11 @@ describe('deploy/kubernetes manifests', () => {
     expect(makeCredentials(generated).status).toBe(0);
     const env = readEnvFile(generated);
     const config = parseConfig(proxyYaml, { env });
-    expect(config).toMatchObject({ listen: { host: '127.0.0.1', port: 8080 }, admin: { host: '0.0.0.0', port: 9901 }, inboundAuth: { keys: [] } });
+    expect(config).toMatchObject({
+      listen: { host: '127.0.0.1', port: 8080 },
+      admin: { host: '0.0.0.0', port: 9901 },
+      inboundAuth: { keys: [] },
+    });
     expect(config.store.type === 'redis' && config.store.password?.reveal()).toBe(env.REDIS_PASSWORD);
     expect(config.store.type === 'redis' && config.store.encryptionKey?.toString('base64')).toBe(env.OAUTH_SIDECAR_ENCRYPTION_KEY);
   });
@@ -166,11 +177,14 @@ describe('deploy/kubernetes manifests', () => {
   it('Redis takes its password from the Secret, and its NetworkPolicy admits only the pods that run the sidecar', () => {
     const redisPod = find(objects, 'Deployment', 'oauth-sidecar-redis').spec.template;
     const [redis] = redisPod.spec.containers;
-    expect(redis.env).toEqual([{ name: 'REDISCLI_AUTH', valueFrom: { secretKeyRef: { name: 'oauth-sidecar-credentials', key: 'REDIS_PASSWORD' } } }]);
+    expect(redis.env).toEqual([
+      { name: 'REDISCLI_AUTH', valueFrom: { secretKeyRef: { name: 'oauth-sidecar-credentials', key: 'REDIS_PASSWORD' } } },
+    ]);
     expect(JSON.stringify([redis.command, redis.args])).not.toContain('--requirepass'); // never on argv (see the test that starts it)
 
     const policy = find(objects, 'NetworkPolicy', 'oauth-sidecar-redis').spec;
-    const matches = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
+    const matches = (selector: Record<string, string>, labels: Record<string, string>) =>
+      Object.entries(selector).every(([k, v]) => labels[k] === v);
     expect(matches(policy.podSelector.matchLabels, redisPod.metadata.labels)).toBe(true);
     expect(policy.policyTypes).toEqual(['Ingress']);
     expect(policy.ingress).toHaveLength(1);
@@ -207,7 +221,13 @@ describe('deploy/kubernetes manifests', () => {
     expect(excluded.values).toEqual(expect.arrayContaining(['kube-system', 'oauth-sidecar-system']));
     const injector = find(objects, 'Deployment', 'oauth-sidecar-injector').spec.template.spec;
     const args = injector.containers[0].args as string[];
-    expect(args.slice(0, 5)).toEqual(['inject-webhook', '--tls-cert', '/etc/oauth-sidecar-injector/tls/tls.crt', '--tls-key', '/etc/oauth-sidecar-injector/tls/tls.key']);
+    expect(args.slice(0, 5)).toEqual([
+      'inject-webhook',
+      '--tls-cert',
+      '/etc/oauth-sidecar-injector/tls/tls.crt',
+      '--tls-key',
+      '/etc/oauth-sidecar-injector/tls/tls.key',
+    ]);
     expect(injector.volumes[0].secret.secretName).toBe('oauth-sidecar-injector-tls');
   });
 });
@@ -228,11 +248,16 @@ describe('deploy/kubernetes/make-credentials.sh', () => {
     const b = readEnvFile(second);
     expect(a.REDIS_PASSWORD).toMatch(/^[0-9a-f]{64}$/);
     expect(a.OAUTH_SIDECAR_ENCRYPTION_KEY).toMatch(/^[A-Za-z0-9+/]{43}=$/);
-    expect([b.REDIS_PASSWORD, b.OAUTH_SIDECAR_ENCRYPTION_KEY]).not.toEqual(expect.arrayContaining([a.REDIS_PASSWORD, a.OAUTH_SIDECAR_ENCRYPTION_KEY]));
+    expect([b.REDIS_PASSWORD, b.OAUTH_SIDECAR_ENCRYPTION_KEY]).not.toEqual(
+      expect.arrayContaining([a.REDIS_PASSWORD, a.OAUTH_SIDECAR_ENCRYPTION_KEY]),
+    );
     // Everything else is the example, line for line (its comments say what each key is for).
     const example = readFileSync(path.join(root, 'credentials.env.example'), 'utf8').split('\n');
     const written = readFileSync(first, 'utf8').split('\n');
-    expect(written.filter((line, i) => line !== example[i]).map((line) => line.split('=')[0])).toEqual(['REDIS_PASSWORD', 'OAUTH_SIDECAR_ENCRYPTION_KEY']);
+    expect(written.filter((line, i) => line !== example[i]).map((line) => line.split('=')[0])).toEqual([
+      'REDIS_PASSWORD',
+      'OAUTH_SIDECAR_ENCRYPTION_KEY',
+    ]);
 
     const before = readFileSync(first, 'utf8');
     const again = makeCredentials(first);
@@ -260,7 +285,10 @@ describe('the example Redis container', () => {
       const dir = tempDir('redis-manifest-');
       const local = script!.replace('--dir /data', `--dir ${dir} --port ${port} --bind 127.0.0.1`);
       expect(local).not.toBe(script);
-      const child = spawn('sh', ['-c', local], { env: { PATH: process.env.PATH, ...(password === undefined ? {} : { REDISCLI_AUTH: password }) }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn('sh', ['-c', local], {
+        env: { PATH: process.env.PATH, ...(password === undefined ? {} : { REDISCLI_AUTH: password }) },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let stdout = '';
       let stderr = '';
       child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -312,9 +340,12 @@ describe('the example Redis container', () => {
     }
 
     // The readiness probe, with the container's environment: ready only with the right password.
-    const probe = (redis().readinessProbe.exec.command as string[]).map((part) => part.replace('redis-cli ping', `redis-cli -p ${started.port} ping`));
+    const probe = (redis().readinessProbe.exec.command as string[]).map((part) =>
+      part.replace('redis-cli ping', `redis-cli -p ${started.port} ping`),
+    );
     expect(probe.join(' ')).toContain(`-p ${started.port}`);
-    const run = (password: string) => spawnSync(probe[0]!, probe.slice(1), { env: { PATH: process.env.PATH, REDISCLI_AUTH: password }, encoding: 'utf8' }).status;
+    const run = (password: string) =>
+      spawnSync(probe[0]!, probe.slice(1), { env: { PATH: process.env.PATH, REDISCLI_AUTH: password }, encoding: 'utf8' }).status;
     expect(run(env.REDIS_PASSWORD!)).toBe(0);
     expect(run('wrong')).not.toBe(0);
 
@@ -322,9 +353,21 @@ describe('the example Redis container', () => {
     const configMap = parseAllDocuments(readFileSync(path.join(root, 'configmap.yaml'), 'utf8'))[0]!.toJS() as Record<string, Loose>;
     const config = parseConfig(configMap.data['proxy.yaml'], { env });
     if (config.store.type !== 'redis') throw new Error('the example uses the Redis store');
-    const store = await createRedisStore({ url: `redis://127.0.0.1:${started.port}/0`, password: config.store.password?.reveal(), encryptionKey: config.store.encryptionKey });
+    const store = await createRedisStore({
+      url: `redis://127.0.0.1:${started.port}/0`,
+      password: config.store.password?.reveal(),
+      encryptionKey: config.store.encryptionKey,
+    });
     try {
-      const record = { generation: 1, accessToken: 'a', accessTokenExpiresAt: 1, refreshToken: 'r', obtainedAt: 1, source: 'seed' as const, writer: 'test' };
+      const record = {
+        generation: 1,
+        accessToken: 'a',
+        accessTokenExpiresAt: 1,
+        refreshToken: 'r',
+        obtainedAt: 1,
+        source: 'seed' as const,
+        writer: 'test',
+      };
       expect(await store.compareAndSet('collaborate', 0, record)).toBe('applied');
       expect(await store.read('collaborate')).toEqual(record);
     } finally {
@@ -356,7 +399,10 @@ describe('kubectl kustomize deploy/kubernetes', () => {
     expect(Buffer.from(secret.data.REDIS_PASSWORD, 'base64').toString()).toBe(env.REDIS_PASSWORD);
     const deployment = (name: string) => objects.find((o) => o.kind === 'Deployment' && o.metadata.name === name)!.spec.template.spec;
     expect(deployment('example-app').initContainers[0].envFrom).toEqual([{ secretRef: { name: secret.metadata.name } }]);
-    expect(deployment('oauth-sidecar-redis').containers[0].env[0].valueFrom.secretKeyRef).toEqual({ name: secret.metadata.name, key: 'REDIS_PASSWORD' });
+    expect(deployment('oauth-sidecar-redis').containers[0].env[0].valueFrom.secretKeyRef).toEqual({
+      name: secret.metadata.name,
+      key: 'REDIS_PASSWORD',
+    });
     expect(objects.map((o) => o.kind).sort()).toEqual(['ConfigMap', 'Deployment', 'Deployment', 'NetworkPolicy', 'Secret', 'Service']);
     writeFileSync(path.join(dir, 'rendered.yaml'), rendered.stdout); // for a look when it fails
   });
@@ -376,7 +422,9 @@ describe('deploy/kubernetes/webhook/make-cert.sh', () => {
     const stdout = execFileSync('bash', [script, out], { encoding: 'utf8' });
     const ca = readFileSync(path.join(out, 'ca.crt'), 'utf8');
     expect(stdout).toContain(Buffer.from(ca).toString('base64'));
-    const sans = execFileSync('/usr/bin/openssl', ['x509', '-in', path.join(out, 'tls.crt'), '-noout', '-ext', 'subjectAltName'], { encoding: 'utf8' });
+    const sans = execFileSync('/usr/bin/openssl', ['x509', '-in', path.join(out, 'tls.crt'), '-noout', '-ext', 'subjectAltName'], {
+      encoding: 'utf8',
+    });
     expect(sans).toContain('DNS:oauth-sidecar-injector.oauth-sidecar-system.svc');
     execFileSync('/usr/bin/openssl', ['verify', '-CAfile', path.join(out, 'ca.crt'), path.join(out, 'tls.crt')]);
   });

@@ -153,7 +153,15 @@ describe('mutatePod', () => {
 
   it('refuses, without throwing, objects that are not pods it can change', () => {
     const annotations = { metadata: { annotations: injectAnnotations } };
-    for (const object of [null, 'pod', 42, [], { ...annotations }, { ...annotations, spec: {} }, { ...annotations, spec: { containers: 'app' } }]) {
+    for (const object of [
+      null,
+      'pod',
+      42,
+      [],
+      { ...annotations },
+      { ...annotations, spec: {} },
+      { ...annotations, spec: { containers: 'app' } },
+    ]) {
       expect(mutatePod(object, { image }).kind).toBe('denied');
     }
     const clash = busyPod(injectAnnotations) as PodShape;

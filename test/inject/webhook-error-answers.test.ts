@@ -21,7 +21,14 @@ interface Started {
 async function startWebhook(): Promise<Started> {
   const cert = makeTestCert();
   const discard = new Writable({ write: (_chunk, _encoding, done) => done() });
-  const webhook = createInjectWebhook({ certPem: cert.certPem, keyPem: cert.keyPem, image, port: 0, host: '127.0.0.1', logger: createLogger({ level: 'silent', destination: discard }) });
+  const webhook = createInjectWebhook({
+    certPem: cert.certPem,
+    keyPem: cert.keyPem,
+    image,
+    port: 0,
+    host: '127.0.0.1',
+    logger: createLogger({ level: 'silent', destination: discard }),
+  });
   await webhook.start();
   onTestFinished(() => webhook.stop());
   return { webhook, cert };
@@ -48,7 +55,9 @@ function call(started: Started, method: string, path: string, options: { body?: 
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, requestIdHeader: res.headers['x-request-id'], body: Buffer.concat(chunks).toString() }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, requestIdHeader: res.headers['x-request-id'], body: Buffer.concat(chunks).toString() }),
+        );
       },
     );
     req.on('error', reject);
@@ -79,7 +88,11 @@ describe('inject webhook error answers', () => {
     const started = await startWebhook();
     const answer = await call(started, 'POST', '/mutate', { body: '[]', requestId: 'apiserver-call-9' });
     expect(answer.status).toBe(400);
-    expect(proxyError(answer.body)).toMatchObject({ code: 'BAD_REVIEW', message: 'body is not a JSON object', requestId: 'apiserver-call-9' });
+    expect(proxyError(answer.body)).toMatchObject({
+      code: 'BAD_REVIEW',
+      message: 'body is not a JSON object',
+      requestId: 'apiserver-call-9',
+    });
     expect(answer.requestIdHeader).toBe('apiserver-call-9');
   });
 });

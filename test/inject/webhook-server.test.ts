@@ -44,7 +44,15 @@ interface Reply {
 function call(started: Started, method: string, path: string, body?: string): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port: started.webhook.address().port, method, path, ca: started.cert.caPem, servername: 'localhost', headers: { 'content-type': 'application/json' } },
+      {
+        host: '127.0.0.1',
+        port: started.webhook.address().port,
+        method,
+        path,
+        ca: started.cert.caPem,
+        servername: 'localhost',
+        headers: { 'content-type': 'application/json' },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -122,7 +130,10 @@ describe('inject webhook over HTTPS', () => {
       ['[]', /not a JSON object/],
       [JSON.stringify({ apiVersion: 'admission.k8s.io/v1beta1', kind: 'AdmissionReview', request: {} }), /admissionReviewVersions: \[v1\]/],
       [JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }), /request is missing/],
-      [JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { kind: { kind: 'Pod', version: 'v1' } } }), /uid is missing/],
+      [
+        JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { kind: { kind: 'Pod', version: 'v1' } } }),
+        /uid is missing/,
+      ],
     ];
     for (const [body, message] of cases) {
       const reply = await call(started, 'POST', '/mutate', body);
@@ -149,10 +160,16 @@ describe('inject webhook over HTTPS', () => {
 describe('inject-webhook arguments', () => {
   it('needs both TLS files and takes --listen and --image', () => {
     expect(parseInjectWebhookArgs(['--tls-cert', 'c.pem', '--tls-key=k.pem'], {})).toMatchObject({
-      certFile: 'c.pem', keyFile: 'k.pem', host: '0.0.0.0', port: 8443, image: 'oauth-sidecar:0.1.0',
+      certFile: 'c.pem',
+      keyFile: 'k.pem',
+      host: '0.0.0.0',
+      port: 8443,
+      image: 'oauth-sidecar:0.1.0',
     });
     expect(parseInjectWebhookArgs(['--tls-cert', 'c', '--tls-key', 'k', '--listen', '[::1]:9443', '--image', 'x:1'], {})).toMatchObject({
-      host: '::1', port: 9443, image: 'x:1',
+      host: '::1',
+      port: 9443,
+      image: 'x:1',
     });
     expect(parseInjectWebhookArgs(['--tls-cert', 'c', '--tls-key', 'k'], { OAUTH_SIDECAR_IMAGE: 'env:2' }).image).toBe('env:2');
     expect(() => parseInjectWebhookArgs(['--tls-cert', 'c'], {})).toThrow('--tls-key is required');

@@ -27,7 +27,13 @@ async function setup(options: { top?: string; upstream?: string; handler?: Upstr
   const provider = await startFakeProvider({ kind: 'apiax' });
   onTestFinished(() => provider.close());
   const upstream = await startPlainUpstream(options.handler);
-  const extra = options.upstream ? `\n${options.upstream.trim().split('\n').map((line) => `  ${line}`).join('\n')}` : '';
+  const extra = options.upstream
+    ? `\n${options.upstream
+        .trim()
+        .split('\n')
+        .map((line) => `  ${line}`)
+        .join('\n')}`
+    : '';
   const yaml = configYaml(
     `up:\n  target: ${upstream.origin}/base\n  auth:\n    preset: apiax\n    tokenUrl: ${provider.tokenUrl}\n    refreshToken: ${provider.issueRefreshToken()}${extra}`,
     `${TOP}${options.top ?? ''}`,
@@ -129,7 +135,11 @@ describe('client connection cap', () => {
     expect(refused?.headers['retry-after']).toBe('1');
     expect(refused?.headers.connection).toBe('close');
     first.socket.destroy();
-    await eventually(async () => (await send(`${routeUrl}/again`).catch(() => undefined))?.status === 200, 5000, 'a request after a connection closed');
+    await eventually(
+      async () => (await send(`${routeUrl}/again`).catch(() => undefined))?.status === 200,
+      5000,
+      'a request after a connection closed',
+    );
   });
 });
 
@@ -197,10 +207,14 @@ describe('replay buffer budget', () => {
     const holder = await rawClient(proxy.url);
     holder.write(`${requestHead('POST', '/up/hold', host, ['Content-Length: 80'])}${'h'.repeat(10)}`);
     let refused: SentResponse | undefined;
-    await eventually(async () => {
-      refused = await send(`${routeUrl}/other`, { method: 'POST', body: 'o'.repeat(50) });
-      return refused.status === 503;
-    }, 5000, 'a second body to be refused while 80 of 100 bytes are held');
+    await eventually(
+      async () => {
+        refused = await send(`${routeUrl}/other`, { method: 'POST', body: 'o'.repeat(50) });
+        return refused.status === 503;
+      },
+      5000,
+      'a second body to be refused while 80 of 100 bytes are held',
+    );
     expectSentError(refused as SentResponse, 503, 'REPLAY_BUFFER_FULL');
     expect(refused?.headers['retry-after']).toBe('1');
 

@@ -55,7 +55,11 @@ describe('a dead credential', () => {
         },
       });
 
-      await eventually(async () => (await readyz(proxy)).body.notReady[kind]?.state === 'credential_dead', 5000, 'the credential to be declared dead');
+      await eventually(
+        async () => (await readyz(proxy)).body.notReady[kind]?.state === 'credential_dead',
+        5000,
+        'the credential to be declared dead',
+      );
       const ready = await readyz(proxy);
       expect(ready.status).toBe(503);
       expect(ready.body.notReady[kind]?.reason).toMatch(/a new refresh token is needed: .*seed/);

@@ -40,7 +40,9 @@ export function isClear503(answer: Answer, codes: readonly string[]): boolean {
 /** For failure messages: "503 REFRESH_PENDING retry-after=2", "401", "0 (aborted)". */
 export function summarize(answer: Answer): string {
   if (answer.status === 0) return `0 (${answer.error ?? 'no answer'})`;
-  return [String(answer.status), answer.code, answer.retryAfter === null ? undefined : `retry-after=${answer.retryAfter}`].filter(Boolean).join(' ');
+  return [String(answer.status), answer.code, answer.retryAfter === null ? undefined : `retry-after=${answer.retryAfter}`]
+    .filter(Boolean)
+    .join(' ');
 }
 
 /** For logs: "401 x5, 503 REFRESH_PENDING retry-after=2 x3", in order of first appearance. */

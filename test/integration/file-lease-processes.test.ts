@@ -35,7 +35,11 @@ describe('one proxy per token file', () => {
 
     first.cli.child.kill('SIGTERM'); // a clean stop releases the lease
     expect((await first.cli.exited).code).toBe(0);
-    const tookOverAfterMs = await waitUntil('the second proxy to take over the file', async () => (await second.readyz()).status === 200, 15_000);
+    const tookOverAfterMs = await waitUntil(
+      'the second proxy to take over the file',
+      async () => (await second.readyz()).status === 200,
+      15_000,
+    );
     expect((await fetch(`${second.url}/apiax/y`)).status).toBe(200);
     expect(fake.counters.tokenCalls).toBe(1); // the stored token, not a refresh of its own
     expect(fake.counters.reuseAttempts).toBe(0);

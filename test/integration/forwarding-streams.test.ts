@@ -133,11 +133,15 @@ describe('streaming: large bodies with backpressure', () => {
     const writer = new Writer();
     const sent = createHash('sha256');
     const answer = new Promise<string>((resolve, reject) => {
-      const req = request(`${routeUrl}/upload`, { method: 'POST', agent: false, headers: { 'content-type': 'application/octet-stream' } }, (res) => {
-        const parts: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => parts.push(chunk));
-        res.on('end', () => resolve(Buffer.concat(parts).toString()));
-      });
+      const req = request(
+        `${routeUrl}/upload`,
+        { method: 'POST', agent: false, headers: { 'content-type': 'application/octet-stream' } },
+        (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => parts.push(chunk));
+          res.on('end', () => resolve(Buffer.concat(parts).toString()));
+        },
+      );
       req.on('error', reject);
       void (async () => {
         for (let i = 0; writer.bytes < total; i++) {
@@ -215,7 +219,9 @@ describe('streaming: large bodies with backpressure', () => {
       },
     });
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
-      request(`${routeUrl}/t`, { agent: false, headers: { te: 'trailers' } }, resolve).on('error', reject).end();
+      request(`${routeUrl}/t`, { agent: false, headers: { te: 'trailers' } }, resolve)
+        .on('error', reject)
+        .end();
     });
     const body = await digest(res);
     expect(body.length).toBe(10);

@@ -130,7 +130,8 @@ function labelUses(expr: string): LabelUse[] {
   const uses: LabelUse[] = [];
   for (const m of expr.matchAll(/\b(oauth_sidecar_[a-z0-9_]*[a-z0-9])\s*\{([^}]*)\}/g)) {
     const metric = m[1] ?? '';
-    for (const matcher of (m[2] ?? '').matchAll(/([A-Za-z_]\w*)\s*(?:=~|!~|!=|=)\s*"/g)) uses.push({ label: matcher[1] ?? '', metrics: [metric], how: 'matcher' });
+    for (const matcher of (m[2] ?? '').matchAll(/([A-Za-z_]\w*)\s*(?:=~|!~|!=|=)\s*"/g))
+      uses.push({ label: matcher[1] ?? '', metrics: [metric], how: 'matcher' });
   }
   for (const m of expr.matchAll(/\bby\s*\(([^)]*)\)/g)) {
     const start = m.index;
@@ -149,7 +150,11 @@ function labelUses(expr: string): LabelUse[] {
       }
     }
     const metrics = metricsIn(argument || expr);
-    for (const label of (m[1] ?? '').split(',').map((l) => l.trim()).filter(Boolean)) uses.push({ label, metrics, how: 'by (…)' });
+    for (const label of (m[1] ?? '')
+      .split(',')
+      .map((l) => l.trim())
+      .filter(Boolean))
+      uses.push({ label, metrics, how: 'by (…)' });
   }
   for (const m of expr.matchAll(/\blabel_values\s*\(\s*(oauth_sidecar_[a-z0-9_]*[a-z0-9])\s*(?:\{[^}]*\})?\s*,\s*([A-Za-z_]\w*)\s*\)/g)) {
     uses.push({ label: m[2] ?? '', metrics: [m[1] ?? ''], how: 'label_values' });
@@ -234,11 +239,16 @@ function checkDashboardAgainstMetrics(dashboard: JsonObject, metricsText: string
     for (const [metric, labels] of byMetric) {
       const present = exposition.labels.get(metric);
       if (!present) {
-        problems.push(`${query.where}: ${metric} has no series on /metrics, so its labels (${[...labels.keys()].join(', ')}) cannot be checked`);
+        problems.push(
+          `${query.where}: ${metric} has no series on /metrics, so its labels (${[...labels.keys()].join(', ')}) cannot be checked`,
+        );
         continue;
       }
       for (const [label, hows] of labels) {
-        if (!present.has(label)) problems.push(`${query.where}: label "${label}" (${[...hows].join(', ')}) is not on ${metric} (it has ${[...present].sort().join(', ') || 'no labels'})`);
+        if (!present.has(label))
+          problems.push(
+            `${query.where}: label "${label}" (${[...hows].join(', ')}) is not on ${metric} (it has ${[...present].sort().join(', ') || 'no labels'})`,
+          );
       }
     }
   }
@@ -255,7 +265,8 @@ function hardCodedDatasources(dashboard: JsonObject): string[] {
     for (const [key, child] of Object.entries(value)) {
       if (key === 'datasource') {
         if (typeof child === 'string' && !isVariable(child)) found.push(`${path}.datasource = ${child}`);
-        if (isObject(child) && typeof child.uid === 'string' && child.type !== 'grafana' && !isVariable(child.uid)) found.push(`${path}.datasource.uid = ${child.uid}`);
+        if (isObject(child) && typeof child.uid === 'string' && child.type !== 'grafana' && !isVariable(child.uid))
+          found.push(`${path}.datasource.uid = ${child.uid}`);
       }
       walk(child, `${path}.${key}`);
     }
@@ -274,7 +285,10 @@ describe('Grafana dashboard against a running proxy', () => {
   beforeAll(async () => {
     fake = await startFakeProvider({ kind: 'apiax' });
     const store = createOutageStore();
-    proxy = await startProxy(configYaml(upstreamYaml(fake, { seed: fake.issueRefreshToken(), auth: 'refreshWithoutLock: true' })), { store, manualStop: true });
+    proxy = await startProxy(configYaml(upstreamYaml(fake, { seed: fake.issueRefreshToken(), auth: 'refreshWithoutLock: true' })), {
+      store,
+      manualStop: true,
+    });
     const call = (path: string) => fetch(`${proxy?.url ?? ''}/apiax${path}`);
     expect((await call('/first')).status).toBe(200);
     // The upstream rejects the token while the store is down: a refresh (reason rejected), a replay, and a
@@ -283,7 +297,11 @@ describe('Grafana dashboard against a running proxy', () => {
     fake.expireAccessTokens();
     expect((await call('/second')).status).toBe(200);
     const running = proxy;
-    await eventually(async () => (sample(await (await fetch(`${running.adminUrl}/metrics`)).text(), 'oauth_sidecar_store_write_failures_total') ?? 0) > 0, 5000, 'a store write failure');
+    await eventually(
+      async () => (sample(await (await fetch(`${running.adminUrl}/metrics`)).text(), 'oauth_sidecar_store_write_failures_total') ?? 0) > 0,
+      5000,
+      'a store write failure',
+    );
     store.down = false;
     metrics = await (await fetch(`${running.adminUrl}/metrics`)).text();
   });
@@ -328,15 +346,22 @@ describe('Grafana dashboard against a running proxy', () => {
         .replaceAll('oauth_sidecar_replays_total', 'oauth_sidecar_replay_total')
         .replaceAll('oauth_sidecar_upstream_duration_seconds_bucket', 'oauth_sidecar_upstream_latency_seconds_bucket')
         .replaceAll('oauth_sidecar_token_refresh_duration_seconds_bucket', 'oauth_sidecar_token_refresh_duration_seconds')
-        .replace('sum by (upstream, outcome) (increase(oauth_sidecar_token_refreshes_total', 'sum by (upstream, result) (increase(oauth_sidecar_token_refreshes_total')
+        .replace(
+          'sum by (upstream, outcome) (increase(oauth_sidecar_token_refreshes_total',
+          'sum by (upstream, result) (increase(oauth_sidecar_token_refreshes_total',
+        )
         .replaceAll('label_values(oauth_sidecar_requests_total, upstream)', 'label_values(oauth_sidecar_requests_total, upstreams)'),
     ) as JsonObject;
     expect(JSON.stringify(mutated)).not.toBe(JSON.stringify(dashboard));
     const problems = checkDashboardAgainstMetrics(mutated, metrics);
     const about = (text: string) => problems.filter((problem) => problem.includes(text));
     expect(about('oauth_sidecar_replay_total is not exported')).toHaveLength(1);
-    expect(about('oauth_sidecar_upstream_latency_seconds (queried as oauth_sidecar_upstream_latency_seconds_bucket) is not exported')).toHaveLength(2); // p50 and p99
-    expect(about('oauth_sidecar_token_refresh_duration_seconds is a histogram: query oauth_sidecar_token_refresh_duration_seconds_bucket')).toHaveLength(1);
+    expect(
+      about('oauth_sidecar_upstream_latency_seconds (queried as oauth_sidecar_upstream_latency_seconds_bucket) is not exported'),
+    ).toHaveLength(2); // p50 and p99
+    expect(
+      about('oauth_sidecar_token_refresh_duration_seconds is a histogram: query oauth_sidecar_token_refresh_duration_seconds_bucket'),
+    ).toHaveLength(1);
     expect(about('label "result" (by (…)) is not on oauth_sidecar_token_refreshes_total')).toHaveLength(1);
     expect(about('label "upstreams" (label_values) is not on oauth_sidecar_requests_total')).toHaveLength(2); // definition and query
     expect(problems).toHaveLength(7);
@@ -377,9 +402,12 @@ describe('Grafana dashboard file', () => {
       return isObject(fieldConfig) && isObject(fieldConfig.defaults) ? fieldConfig.defaults.unit : undefined;
     };
     expect(unitOf('Request rate by upstream and status')).toBe('reqps');
-    for (const title of ['Upstream latency p50 / p99', 'Token refresh latency p99', 'Time to token expiry']) expect(unitOf(title), title).toBe('s');
+    for (const title of ['Upstream latency p50 / p99', 'Token refresh latency p99', 'Time to token expiry'])
+      expect(unitOf(title), title).toBe('s');
 
-    const latencyExprs = queriesOf(dashboard).filter((query) => query.where.startsWith('panel "Upstream latency')).map((query) => query.expr);
+    const latencyExprs = queriesOf(dashboard)
+      .filter((query) => query.where.startsWith('panel "Upstream latency'))
+      .map((query) => query.expr);
     expect(latencyExprs.some((expr) => expr.startsWith('histogram_quantile(0.5,'))).toBe(true);
     expect(latencyExprs.some((expr) => expr.startsWith('histogram_quantile(0.99,'))).toBe(true);
 
@@ -390,10 +418,15 @@ describe('Grafana dashboard file', () => {
     const steps = isObject(deadDefaults.thresholds) ? deadDefaults.thresholds.steps : undefined;
     expect(steps).toEqual(expect.arrayContaining([{ color: 'red', value: 1 }]));
 
-    const templating = isObject(dashboard.templating) && Array.isArray(dashboard.templating.list) ? dashboard.templating.list.filter(isObject) : [];
+    const templating =
+      isObject(dashboard.templating) && Array.isArray(dashboard.templating.list) ? dashboard.templating.list.filter(isObject) : [];
     expect(templating.find((variable) => variable.type === 'datasource')).toMatchObject({ name: 'DS_PROMETHEUS', query: 'prometheus' });
-    expect(templating.find((variable) => variable.name === 'upstream')).toMatchObject({ type: 'query', definition: 'label_values(oauth_sidecar_requests_total, upstream)' });
-    for (const query of queriesOf(dashboard).filter((q) => q.where.startsWith('panel'))) expect(query.expr, query.where).toContain('upstream=~"$upstream"');
+    expect(templating.find((variable) => variable.name === 'upstream')).toMatchObject({
+      type: 'query',
+      definition: 'label_values(oauth_sidecar_requests_total, upstream)',
+    });
+    for (const query of queriesOf(dashboard).filter((q) => q.where.startsWith('panel')))
+      expect(query.expr, query.where).toContain('upstream=~"$upstream"');
   });
 
   it('hard-codes no datasource uid (every panel and target uses the datasource variable)', () => {

@@ -16,7 +16,8 @@ import { configYaml } from '../helpers/start-proxy.js';
 const GOOD = 'HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok';
 
 /** A chunked body with a declared trailer, as an upstream that computes a checksum while streaming sends it. */
-const WITH_TRAILER = 'HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntrailer: x-checksum\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nx-checksum: abc\r\n\r\n';
+const WITH_TRAILER =
+  'HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntrailer: x-checksum\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nx-checksum: abc\r\n\r\n';
 
 function expectBadGateway(res: SentResponse): void {
   expect([res.status, res.statusMessage], res.body.toString()).toEqual([502, 'Bad Gateway']);
@@ -35,7 +36,10 @@ async function proxyInFrontOf(reply: string | Buffer) {
 describe('hostile upstream: answers Node cannot write become a clean 502', () => {
   const cases: [string, string | Buffer][] = [
     ['a control character in the reason phrase', 'HTTP/1.1 200 O\x01K\r\ncontent-length: 2\r\n\r\nhi'],
-    ['a reason phrase beyond Latin-1 (undici decodes it as UTF-8)', Buffer.concat([Buffer.from('HTTP/1.1 200 '), Buffer.from('Okay \u20ac', 'utf8'), Buffer.from('\r\ncontent-length: 2\r\n\r\nhi')])],
+    [
+      'a reason phrase beyond Latin-1 (undici decodes it as UTF-8)',
+      Buffer.concat([Buffer.from('HTTP/1.1 200 '), Buffer.from('Okay \u20ac', 'utf8'), Buffer.from('\r\ncontent-length: 2\r\n\r\nhi')]),
+    ],
     ['a control character in a header value', 'HTTP/1.1 200 OK\r\nx-bad: a\x01b\r\ncontent-length: 2\r\n\r\nhi'],
     ['a space in a header name', 'HTTP/1.1 200 OK\r\nx bad: ab\r\ncontent-length: 2\r\n\r\nhi'],
     ['status 1000', 'HTTP/1.1 1000 Big\r\ncontent-length: 2\r\n\r\nhi'],
@@ -124,4 +128,3 @@ describe('hostile upstream: a real proxy process', () => {
     }
   });
 });
-

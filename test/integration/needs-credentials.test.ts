@@ -16,10 +16,14 @@ describe('an upstream without credentials', () => {
       ),
     );
     let readyz: Readyz | undefined;
-    await eventually(async () => {
-      readyz = (await (await fetch(`${proxy.adminUrl}/readyz`)).json()) as Readyz;
-      return readyz.notReady.apiax?.state === 'needs_credentials';
-    }, 5000, 'apiax to report needs_credentials');
+    await eventually(
+      async () => {
+        readyz = (await (await fetch(`${proxy.adminUrl}/readyz`)).json()) as Readyz;
+        return readyz.notReady.apiax?.state === 'needs_credentials';
+      },
+      5000,
+      'apiax to report needs_credentials',
+    );
     expect(readyz?.notReady.apiax?.reason).toContain('oauth-sidecar seed apiax');
     expect(readyz?.notReady.collaborate?.state).toBe('needs_credentials');
     expect(readyz?.notReady.collaborate?.reason).toContain('export COLLABORATE_CLIENT_ID=');

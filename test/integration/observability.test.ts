@@ -6,7 +6,18 @@
 import { describe, expect, it } from 'vitest';
 import { configYaml, eventually, startProxy } from '../helpers/start-proxy.js';
 import { fingerprint } from '../../src/tokens/fingerprint.js';
-import { CLIENT_SECRET, MEMORY_TOP, accessLines, metricsText, provider, readyz, sample, setup, statusOf, upstreamYaml } from './token-fixtures.js';
+import {
+  CLIENT_SECRET,
+  MEMORY_TOP,
+  accessLines,
+  metricsText,
+  provider,
+  readyz,
+  sample,
+  setup,
+  statusOf,
+  upstreamYaml,
+} from './token-fixtures.js';
 
 describe('logs', () => {
   it('one access line per request with the chosen fields, and refresh events with outcome and latency', async () => {
@@ -17,22 +28,49 @@ describe('logs', () => {
     fake.failNextTokenCalls(1, 503);
     fake.setApiBehaviour('reject-once');
     expect((await call('/3/users')).status).toBe(503);
-    await eventually(() => proxy.logs.some((line) => line.event === 'token_refreshed' && line.reason === 'retry'), 3000, 'the retry to succeed');
+    await eventually(
+      () => proxy.logs.some((line) => line.event === 'token_refreshed' && line.reason === 'retry'),
+      3000,
+      'the retry to succeed',
+    );
     fake.expireAccessTokens();
     expect((await call('/3/files', { method: 'POST', body: 'abc' })).status).toBe(200);
     await eventually(() => accessLines(proxy).length === 3, 2000, 'three access lines');
 
     const [first, second, third] = accessLines(proxy);
-    expect(first).toMatchObject({ reqId: 'client-req-42', upstream: 'collaborate', method: 'GET', path: '/collaborate/3/sites', status: 200, replayed: false, generation: 2 });
+    expect(first).toMatchObject({
+      reqId: 'client-req-42',
+      upstream: 'collaborate',
+      method: 'GET',
+      path: '/collaborate/3/sites',
+      status: 200,
+      replayed: false,
+      generation: 2,
+    });
     expect(typeof first?.durationMs).toBe('number');
     expect(JSON.stringify(first)).not.toContain('query-secret');
-    expect(second).toMatchObject({ path: '/collaborate/3/users', status: 503, error: 'TOKEN_ENDPOINT_UNAVAILABLE', replayed: false, generation: 2 });
-    expect(third).toMatchObject({ upstream: 'collaborate', method: 'POST', path: '/collaborate/3/files', status: 200, replayed: true, generation: 4 });
+    expect(second).toMatchObject({
+      path: '/collaborate/3/users',
+      status: 503,
+      error: 'TOKEN_ENDPOINT_UNAVAILABLE',
+      replayed: false,
+      generation: 2,
+    });
+    expect(third).toMatchObject({
+      upstream: 'collaborate',
+      method: 'POST',
+      path: '/collaborate/3/files',
+      status: 200,
+      replayed: true,
+      generation: 4,
+    });
     expect(third?.reqId).toMatch(/^[0-9a-f-]{36}$/);
     // The generated request id went upstream too.
     expect(fake.apiRequests.at(-1)?.headers['x-request-id']).toBe(third?.reqId);
 
-    const refreshEvents = proxy.logs.filter((line) => ['token_refreshed', 'refresh_failed', 'credential_dead'].includes(String(line.event)));
+    const refreshEvents = proxy.logs.filter((line) =>
+      ['token_refreshed', 'refresh_failed', 'credential_dead'].includes(String(line.event)),
+    );
     expect(refreshEvents.map((line) => [line.event, line.outcome, line.reason])).toEqual([
       ['token_refreshed', 'success', 'startup'],
       ['refresh_failed', 'transient_error', 'rejected'],
@@ -50,7 +88,11 @@ describe('logs', () => {
     }
     const dead = await setup('apiax', { seed: 'apiax-rt-never-issued-0000' });
     await eventually(() => dead.proxy.logs.some((line) => line.event === 'credential_dead'), 3000, 'the dead credential to be logged');
-    expect(dead.proxy.logs.find((line) => line.event === 'credential_dead')).toMatchObject({ outcome: 'credential_dead', reason: 'startup', latencyMs: expect.any(Number) });
+    expect(dead.proxy.logs.find((line) => line.event === 'credential_dead')).toMatchObject({
+      outcome: 'credential_dead',
+      reason: 'startup',
+      latencyMs: expect.any(Number),
+    });
   });
 
   it('no token, refresh token, client secret, seed, Authorization or Cookie value in logs, admin answers or error bodies', async () => {
@@ -60,12 +102,20 @@ describe('logs', () => {
     const apiaxSeed = apiax.issueRefreshToken();
     // A token endpoint that echoes the refresh token it was sent in its error description.
     apiax.failNextTokenCalls(1, 400, JSON.stringify({ error: 'invalid_grant', error_description: `Token ${apiaxSeed} is not active` }));
-    const yaml = configYaml(`${upstreamYaml(collaborate, { seed: collaborateSeed })}\n${upstreamYaml(apiax, { seed: apiaxSeed })}`, MEMORY_TOP);
+    const yaml = configYaml(
+      `${upstreamYaml(collaborate, { seed: collaborateSeed })}\n${upstreamYaml(apiax, { seed: apiaxSeed })}`,
+      MEMORY_TOP,
+    );
     const proxy = await startProxy(yaml);
 
     const clientAuthorization = 'Bearer client-own-token-9f8e7d';
     const clientCookie = 'session=client-cookie-6a5b4c';
-    const headers = { authorization: clientAuthorization, cookie: clientCookie, 'proxy-authorization': 'Basic cHJveHk6c2VjcmV0', accept: 'application/json' };
+    const headers = {
+      authorization: clientAuthorization,
+      cookie: clientCookie,
+      'proxy-authorization': 'Basic cHJveHk6c2VjcmV0',
+      accept: 'application/json',
+    };
     const bodies: string[] = [];
     const send = async (path: string, init: RequestInit = {}) => {
       const response = await fetch(`${proxy.url}${path}`, { ...init, headers });
@@ -81,7 +131,8 @@ describe('logs', () => {
     expect(await send('/nowhere')).toBe(404);
     expect(await send('/collaborate/a%2f..%2fetc')).toBe(400);
 
-    for (const path of ['/status', '/metrics', '/readyz', '/healthz', '/nothing']) bodies.push(await (await fetch(`${proxy.adminUrl}${path}`)).text());
+    for (const path of ['/status', '/metrics', '/readyz', '/healthz', '/nothing'])
+      bodies.push(await (await fetch(`${proxy.adminUrl}${path}`)).text());
     // The cookie did reach the upstream (it is the app's own business), so the checks below are not vacuous.
     expect(collaborate.apiRequests[0]?.headers.cookie).toBe(clientCookie);
     expect(bodies.join('\n')).toContain('a new refresh token is needed');
@@ -152,7 +203,8 @@ describe('admin listener', () => {
     const before = sample(await metricsText(proxy), 'oauth_sidecar_store_operations_total');
     expect(before).toBeGreaterThan(0); // the counter does count: the seed and the first refresh went through the store
 
-    for (let i = 0; i < 50; i++) expect((await call(`/steady/${i}`, { method: i % 2 ? 'GET' : 'POST', body: i % 2 ? null : 'x' })).status).toBe(200);
+    for (let i = 0; i < 50; i++)
+      expect((await call(`/steady/${i}`, { method: i % 2 ? 'GET' : 'POST', body: i % 2 ? null : 'x' })).status).toBe(200);
     expect(sample(await metricsText(proxy), 'oauth_sidecar_store_operations_total')).toBe(before);
   });
 });

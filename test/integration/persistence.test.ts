@@ -11,7 +11,18 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import type { FakeProvider } from '../helpers/fake-provider.js';
 import { configYaml, eventually, startProxy } from '../helpers/start-proxy.js';
 import type { TokenRecord } from '../../src/store/token-store.js';
-import { MEMORY_TOP, bearersSeen, fileTop, metricsText, provider, readyz, sample, setup, tokenForms, upstreamYaml } from './token-fixtures.js';
+import {
+  MEMORY_TOP,
+  bearersSeen,
+  fileTop,
+  metricsText,
+  provider,
+  readyz,
+  sample,
+  setup,
+  tokenForms,
+  upstreamYaml,
+} from './token-fixtures.js';
 
 async function tempDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'oauth-sidecar-store-'));
@@ -61,7 +72,11 @@ describe('durable file store', () => {
     fake.expireAccessTokens();
     expect((await fetch(`${second.url}/apiax/four`)).status).toBe(200);
     expect(tokenForms(fake)[2]?.get('refresh_token')).toBe(latest);
-    expect(tokenForms(fake).slice(1).map((form) => form.get('refresh_token'))).not.toContain(seed);
+    expect(
+      tokenForms(fake)
+        .slice(1)
+        .map((form) => form.get('refresh_token')),
+    ).not.toContain(seed);
     expect(fake.counters.reuseAttempts).toBe(0);
     expect((await storedRecord(path, 'apiax'))?.refreshToken).toBe(refreshTokens(fake).at(-1));
   });
@@ -83,7 +98,9 @@ describe('durable file store', () => {
 
     const second = await startProxy(yaml);
     expect((await fetch(`${second.url}/v3/two`)).status).toBe(200);
-    const sentAfterRestart = tokenForms(fake).slice(callsBeforeRestart).map((form) => form.get('refresh_token'));
+    const sentAfterRestart = tokenForms(fake)
+      .slice(callsBeforeRestart)
+      .map((form) => form.get('refresh_token'));
     expect(sentAfterRestart[0]).toBe(record?.refreshToken);
     expect(sentAfterRestart).not.toContain(seed);
     for (const req of fake.tokenRequests.slice(callsBeforeRestart)) expect(req.body.toString('utf8')).not.toContain(seed);

@@ -42,7 +42,12 @@ interface OpenedStore {
 async function openStore(options: Partial<RedisStoreOptions> = {}): Promise<OpenedStore> {
   const events: [string, Record<string, unknown>][] = [];
   const prefix = options.keyPrefix ?? `faults-${randomUUID()}:`;
-  const store = await createRedisStore({ url: url(), keyPrefix: prefix, onEvent: (event, detail) => events.push([event, detail]), ...options });
+  const store = await createRedisStore({
+    url: url(),
+    keyPrefix: prefix,
+    onEvent: (event, detail) => events.push([event, detail]),
+    ...options,
+  });
   onTestFinished(() => store.close());
   return { store, events, prefix };
 }
@@ -110,7 +115,10 @@ describe('redis store: Redis down or frozen', () => {
     await server.restart();
     const restarted = performance.now();
     // The data is gone (no persistence in tests); the store must simply work again within the 1 s backoff cap.
-    await vi.waitFor(async () => expect(await store.compareAndSet(KEY, 0, tokenRecord(1))).toBe('applied'), { timeout: 3_000, interval: 25 });
+    await vi.waitFor(async () => expect(await store.compareAndSet(KEY, 0, tokenRecord(1))).toBe('applied'), {
+      timeout: 3_000,
+      interval: 25,
+    });
     console.info(`redis restarted: store working again after ${Math.round(performance.now() - restarted)} ms`);
     expect(await store.read(KEY)).toEqual(tokenRecord(1));
   });
@@ -132,7 +140,11 @@ describe('redis store: Redis down or frozen', () => {
     }
     const quickRead = await timeFailure(() => quick.store.read(KEY));
     expect(quickRead.ms).toBeLessThan(150 + SLACK_MS);
-    console.info('redis frozen (SIGSTOP), default commandTimeoutMs 500:', Object.fromEntries(frozen.map((f) => [f.operation, f.ms])), `; commandTimeoutMs 150: read ${quickRead.ms} ms`);
+    console.info(
+      'redis frozen (SIGSTOP), default commandTimeoutMs 500:',
+      Object.fromEntries(frozen.map((f) => [f.operation, f.ms])),
+      `; commandTimeoutMs 150: read ${quickRead.ms} ms`,
+    );
 
     server.resume();
     const resumed = performance.now();
@@ -203,7 +215,12 @@ describe('redis store: pub/sub connection lost', () => {
     await server.cli('CLIENT', 'KILL', 'TYPE', 'pubsub');
     expect(await b.store.compareAndSet(KEY, 1, tokenRecord(2))).toBe('applied');
     await vi.waitFor(() => expect(a.events.map(([event]) => event)).toContain('resync'), { timeout: 3_000, interval: 20 });
-    expect(seen).toEqual(expect.arrayContaining([[KEY, 2], ['apiax', 1]]));
+    expect(seen).toEqual(
+      expect.arrayContaining([
+        [KEY, 2],
+        ['apiax', 1],
+      ]),
+    );
     expect(a.events).toContainEqual(['disconnected', { connection: 'subscriber', endpoint: `127.0.0.1:${server.port}` }]);
     expect((a.events.find(([event]) => event === 'resync')?.[1].keys as string[]).sort()).toEqual(['apiax', KEY]);
 
@@ -220,10 +237,16 @@ describe('redis store: pub/sub connection lost', () => {
     server.pause();
     onTestFinished(() => server.resume());
     // Nothing is sent on an idle subscriber: only the heartbeat can notice the freeze.
-    await vi.waitFor(() => expect(events).toContainEqual(['disconnected', { connection: 'subscriber', endpoint: `127.0.0.1:${server.port}` }]), { timeout: 2_500, interval: 20 });
+    await vi.waitFor(
+      () => expect(events).toContainEqual(['disconnected', { connection: 'subscriber', endpoint: `127.0.0.1:${server.port}` }]),
+      { timeout: 2_500, interval: 20 },
+    );
     server.resume();
     await vi.waitFor(() => expect(events.map(([event]) => event)).toContain('resync'), { timeout: 3_000, interval: 20 });
-    expect(seen).toEqual([[KEY, 1], [KEY, 1]]);
+    expect(seen).toEqual([
+      [KEY, 1],
+      [KEY, 1],
+    ]);
   });
 });
 
@@ -260,7 +283,8 @@ describe('redis store: encryption at rest', () => {
     const raw = await rawClient();
     const recordKey = `{${prefix}${KEY}}:record`;
     const original = (await raw.hget(recordKey, 'blob')) ?? '';
-    const decryptError = /: read collaborate failed: cannot decrypt the token record for collaborate: wrong encryptionKey or tampered data$/;
+    const decryptError =
+      /: read collaborate failed: cannot decrypt the token record for collaborate: wrong encryptionKey or tampered data$/;
 
     // Wrong key past the start-up check (its key-check entry removed): the record itself does not decrypt.
     await raw.del(`{${prefix}}:key-check`);
@@ -293,9 +317,14 @@ describe('redis store: error messages', () => {
     const { store, prefix } = await openStore();
     const raw = await rawClient();
     await raw.set(`{${prefix}${KEY}}:record`, 'not a hash');
-    const write = await timeFailure(() => store.compareAndSet(KEY, 0, tokenRecord(1, { accessToken: 'at-SECRET-1', refreshToken: 'rt-SECRET-1' })));
+    const write = await timeFailure(() =>
+      store.compareAndSet(KEY, 0, tokenRecord(1, { accessToken: 'at-SECRET-1', refreshToken: 'rt-SECRET-1' })),
+    );
     const read = await timeFailure(() => store.read(KEY));
-    for (const [operation, { error }] of [['compareAndSet', write], ['read', read]] as const) {
+    for (const [operation, { error }] of [
+      ['compareAndSet', write],
+      ['read', read],
+    ] as const) {
       expectCleanStoreError(error, operation);
       expect(error.message).toMatch(/WRONGTYPE/);
       expect(error.message).not.toContain('SECRET');
@@ -308,7 +337,14 @@ describe('redis store: error messages', () => {
 describe('redis store: start-up', () => {
   it('reports every option problem at once, with hints', async () => {
     const error = await timeFailure(() =>
-      createRedisStore({ url: 'http://x', cluster: [{ host: '', port: 0 }], keyPrefix: 'a{b}', encryptionKey: Buffer.alloc(16), commandTimeoutMs: 0, prefix: 'x' } as RedisStoreOptions),
+      createRedisStore({
+        url: 'http://x',
+        cluster: [{ host: '', port: 0 }],
+        keyPrefix: 'a{b}',
+        encryptionKey: Buffer.alloc(16),
+        commandTimeoutMs: 0,
+        prefix: 'x',
+      } as RedisStoreOptions),
     );
     expect(error.error).toBeInstanceOf(StoreError);
     expect(error.error.message.split('\n').slice(1)).toEqual([

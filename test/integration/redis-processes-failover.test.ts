@@ -33,13 +33,27 @@ beforeAll(async () => {
  * Kills the current master and waits until the sentinels have promoted `next` and both proxies use it;
  * `whileDown` runs right after the kill.
  */
-async function failOver(setup: SentinelSetup, dying: RedisProcess, next: RedisProcess, proxies: readonly ProxyProcess[], whileDown: () => void = () => undefined): Promise<number> {
+async function failOver(
+  setup: SentinelSetup,
+  dying: RedisProcess,
+  next: RedisProcess,
+  proxies: readonly ProxyProcess[],
+  whileDown: () => void = () => undefined,
+): Promise<number> {
   const killedAt = Date.now();
   await dying.kill();
   whileDown();
-  await waitUntil('the sentinels to promote the replica', async () => (await setup.currentMaster()).port === next.port && (await next.cli('ROLE')).startsWith('master'), 20_000);
+  await waitUntil(
+    'the sentinels to promote the replica',
+    async () => (await setup.currentMaster()).port === next.port && (await next.cli('ROLE')).startsWith('master'),
+    20_000,
+  );
   for (const proxy of proxies) {
-    await waitUntil(`${proxy.name} to reconnect to the new master`, () => proxy.events('redis_reconnected').some((line) => line.connection === 'commands' && Date.parse(String(line.time)) >= killedAt), 15_000);
+    await waitUntil(
+      `${proxy.name} to reconnect to the new master`,
+      () => proxy.events('redis_reconnected').some((line) => line.connection === 'commands' && Date.parse(String(line.time)) >= killedAt),
+      15_000,
+    );
   }
   return Date.now() - killedAt;
 }
@@ -106,75 +120,109 @@ async function statuses(proxies: readonly ProxyProcess[], path: string): Promise
   );
 }
 
-it('Sentinel failover under traffic, then a refresh: zero failed requests, one token call, the record on the new master', async () => {
-  const setup = await startSentinelSetup(onTestFinished);
-  const fake = await provider({ kind: 'v3', tokenDelayMs: 200 });
-  const sentinels = setup.sentinelAddresses.map(({ host, port }) => `{ host: "${host}", port: ${port} }`).join(', ');
-  const config = replicaConfig(`sentinels: [${sentinels}], name: ${setup.name}, keyPrefix: "${PREFIX}"`, [{ fake, options: { seed: fake.issueRefreshToken() } }]);
-  const proxies = await startReplicas(config, 2);
-  expect(await statuses(proxies, 'warm')).toEqual([200, 200]);
-  const warmGeneration = await storedGeneration(setup.master, PREFIX, 'v3');
-  expect(warmGeneration).toBe(2);
+it(
+  'Sentinel failover under traffic, then a refresh: zero failed requests, one token call, the record on the new master',
+  async () => {
+    const setup = await startSentinelSetup(onTestFinished);
+    const fake = await provider({ kind: 'v3', tokenDelayMs: 200 });
+    const sentinels = setup.sentinelAddresses.map(({ host, port }) => `{ host: "${host}", port: ${port} }`).join(', ');
+    const config = replicaConfig(`sentinels: [${sentinels}], name: ${setup.name}, keyPrefix: "${PREFIX}"`, [
+      { fake, options: { seed: fake.issueRefreshToken() } },
+    ]);
+    const proxies = await startReplicas(config, 2);
+    expect(await statuses(proxies, 'warm')).toEqual([200, 200]);
+    const warmGeneration = await storedGeneration(setup.master, PREFIX, 'v3');
+    expect(warmGeneration).toBe(2);
 
-  const traffic = startTraffic(proxies.map((proxy) => `${proxy.url}/v3`), 20);
-  await waitUntil('traffic to flow', () => traffic.done() >= 200, 10_000);
-  const failoverMs = await failOver(setup, setup.master, setup.replica, proxies);
-  const afterFailover = traffic.done();
-  await waitUntil('requests after the failover', () => traffic.done() >= afterFailover + 200, 10_000);
-  const result = await traffic.stop();
-  console.log(`sentinel failover (master SIGKILLed) under 20 request loops: proxies on the new master after ${failoverMs} ms; ${result.ok} ok, ${result.failures.length} failed, slowest ${result.maxLatencyMs} ms`);
-  expect(result.failures).toEqual([]);
-  expect(await storedGeneration(setup.replica, PREFIX, 'v3')).toBe(warmGeneration); // replicated before the kill
+    const traffic = startTraffic(
+      proxies.map((proxy) => `${proxy.url}/v3`),
+      20,
+    );
+    await waitUntil('traffic to flow', () => traffic.done() >= 200, 10_000);
+    const failoverMs = await failOver(setup, setup.master, setup.replica, proxies);
+    const afterFailover = traffic.done();
+    await waitUntil('requests after the failover', () => traffic.done() >= afterFailover + 200, 10_000);
+    const result = await traffic.stop();
+    console.log(
+      `sentinel failover (master SIGKILLed) under 20 request loops: proxies on the new master after ${failoverMs} ms; ${result.ok} ok, ${result.failures.length} failed, slowest ${result.maxLatencyMs} ms`,
+    );
+    expect(result.failures).toEqual([]);
+    expect(await storedGeneration(setup.replica, PREFIX, 'v3')).toBe(warmGeneration); // replicated before the kill
 
-  fake.expireAccessTokens();
-  expect(await statuses([...proxies, ...proxies], 'after-failover')).toEqual([200, 200, 200, 200]);
-  expect(fake.counters.tokenCalls).toBe(2);
-  expect(fake.counters.reuseAttempts).toBe(0);
-  expect(await storedGeneration(setup.replica, PREFIX, 'v3')).toBe(warmGeneration + 1);
-  for (const proxy of proxies) expect((await proxy.status('v3')).generation).toBe(warmGeneration + 1);
-
-  // Failovers with a refresh in flight (lock and mark written, token request sent) and a second replica
-  // that needs a refresh while the master is down. The holder keeps its new token in memory and writes it
-  // to whichever master comes next; the other replica finds the mark there and waits for that record.
-  let nodes: [RedisProcess, RedisProcess] = [setup.replica, setup.master];
-  for (let trial = 1; trial <= TRIALS; trial++) {
-    const [current, standby] = nodes;
-    await rejoinAsReplica(setup, standby, current);
-    // The last trial's record was fetched because of a rejection, and the replay that vouched for it was
-    // accepted while Redis was down: within the window a rejection of it is taken as being about the
-    // request (replay-policy.ts), and the other replica would pass it on instead of needing a refresh.
-    const obtainedAt = (await storedRecord(current))?.obtainedAt ?? 0;
-    await sleep(Math.max(0, obtainedAt + SUSPECT_REJECTION_WINDOW_MS + 1_000 - Date.now()));
-    const generationBefore = await storedGeneration(current, PREFIX, 'v3');
-    const callsBefore = fake.counters.tokenCalls;
-    const grantsBefore = fake.counters.refreshGrants;
-    fake.setTokenDelay(1_500);
     fake.expireAccessTokens();
-    const first = fetch(`${proxies[0]!.url}/v3/in-flight`, { signal: AbortSignal.timeout(30_000) }).then((response) => response.status, String);
-    await waitUntil('the refresh to be in flight', () => fake.counters.tokenCalls > callsBefore, 5_000);
-    // The condition under which a second token call would be a bug: the mark is on the replica to be promoted.
-    await waitUntil('the in-flight mark to reach the replica', async () => (await storedRecord(standby))?.refreshInFlight !== undefined, 5_000);
-    expect(await storedGeneration(standby, PREFIX, 'v3')).toBe(generationBefore);
-    let contender: Promise<number | string> = Promise.resolve('not sent');
-    await failOver(setup, current, standby, proxies, () => {
-      // Still in flight at the kill: the provider has not processed the grant (it waits 1.5 s first).
-      expect(fake.counters.refreshGrants).toBe(grantsBefore);
-      // The other replica's token is rejected too (all were expired), so it needs a refresh now.
-      contender = fetch(`${proxies[1]!.url}/v3/contender`, { signal: AbortSignal.timeout(30_000) }).then((response) => response.status, String);
-    });
-    fake.setTokenDelay(0);
-    expect(await first).toBe(200); // the holder serves its new token from memory while the write waits for a master
-
-    // Every proxy ends up on one record, on the new master, one generation up; requests succeed everywhere.
-    await waitUntil('the new record on the new master', async () => (await storedGeneration(standby, PREFIX, 'v3')) === generationBefore + 1, 15_000);
-    await waitUntil('both proxies on the new record', async () => (await Promise.all(proxies.map(async (proxy) => (await proxy.status('v3')).generation))).every((generation) => generation === generationBefore + 1), 15_000);
-    expect(await statuses([...proxies, ...proxies], `trial-${trial}`)).toEqual([200, 200, 200, 200]);
-    const calls = fake.counters.tokenCalls - callsBefore;
-    console.log(`failover trial ${trial}: ${calls} token call(s) for one refresh in flight while the master died; the other replica's request: ${await contender}`);
-    // It needed a refresh (a rejection passed on would be its 401) and got it from the holder's record, or a 503 meanwhile.
-    expect([200, 503]).toContain(await contender);
-    expect(calls).toBe(1);
+    expect(await statuses([...proxies, ...proxies], 'after-failover')).toEqual([200, 200, 200, 200]);
+    expect(fake.counters.tokenCalls).toBe(2);
     expect(fake.counters.reuseAttempts).toBe(0);
-    nodes = [standby, current];
-  }
-}, 180_000 + (TRIALS - 1) * 120_000);
+    expect(await storedGeneration(setup.replica, PREFIX, 'v3')).toBe(warmGeneration + 1);
+    for (const proxy of proxies) expect((await proxy.status('v3')).generation).toBe(warmGeneration + 1);
+
+    // Failovers with a refresh in flight (lock and mark written, token request sent) and a second replica
+    // that needs a refresh while the master is down. The holder keeps its new token in memory and writes it
+    // to whichever master comes next; the other replica finds the mark there and waits for that record.
+    let nodes: [RedisProcess, RedisProcess] = [setup.replica, setup.master];
+    for (let trial = 1; trial <= TRIALS; trial++) {
+      const [current, standby] = nodes;
+      await rejoinAsReplica(setup, standby, current);
+      // The last trial's record was fetched because of a rejection, and the replay that vouched for it was
+      // accepted while Redis was down: within the window a rejection of it is taken as being about the
+      // request (replay-policy.ts), and the other replica would pass it on instead of needing a refresh.
+      const obtainedAt = (await storedRecord(current))?.obtainedAt ?? 0;
+      await sleep(Math.max(0, obtainedAt + SUSPECT_REJECTION_WINDOW_MS + 1_000 - Date.now()));
+      const generationBefore = await storedGeneration(current, PREFIX, 'v3');
+      const callsBefore = fake.counters.tokenCalls;
+      const grantsBefore = fake.counters.refreshGrants;
+      fake.setTokenDelay(1_500);
+      fake.expireAccessTokens();
+      const first = fetch(`${proxies[0]!.url}/v3/in-flight`, { signal: AbortSignal.timeout(30_000) }).then(
+        (response) => response.status,
+        String,
+      );
+      await waitUntil('the refresh to be in flight', () => fake.counters.tokenCalls > callsBefore, 5_000);
+      // The condition under which a second token call would be a bug: the mark is on the replica to be promoted.
+      await waitUntil(
+        'the in-flight mark to reach the replica',
+        async () => (await storedRecord(standby))?.refreshInFlight !== undefined,
+        5_000,
+      );
+      expect(await storedGeneration(standby, PREFIX, 'v3')).toBe(generationBefore);
+      let contender: Promise<number | string> = Promise.resolve('not sent');
+      await failOver(setup, current, standby, proxies, () => {
+        // Still in flight at the kill: the provider has not processed the grant (it waits 1.5 s first).
+        expect(fake.counters.refreshGrants).toBe(grantsBefore);
+        // The other replica's token is rejected too (all were expired), so it needs a refresh now.
+        contender = fetch(`${proxies[1]!.url}/v3/contender`, { signal: AbortSignal.timeout(30_000) }).then(
+          (response) => response.status,
+          String,
+        );
+      });
+      fake.setTokenDelay(0);
+      expect(await first).toBe(200); // the holder serves its new token from memory while the write waits for a master
+
+      // Every proxy ends up on one record, on the new master, one generation up; requests succeed everywhere.
+      await waitUntil(
+        'the new record on the new master',
+        async () => (await storedGeneration(standby, PREFIX, 'v3')) === generationBefore + 1,
+        15_000,
+      );
+      await waitUntil(
+        'both proxies on the new record',
+        async () =>
+          (await Promise.all(proxies.map(async (proxy) => (await proxy.status('v3')).generation))).every(
+            (generation) => generation === generationBefore + 1,
+          ),
+        15_000,
+      );
+      expect(await statuses([...proxies, ...proxies], `trial-${trial}`)).toEqual([200, 200, 200, 200]);
+      const calls = fake.counters.tokenCalls - callsBefore;
+      console.log(
+        `failover trial ${trial}: ${calls} token call(s) for one refresh in flight while the master died; the other replica's request: ${await contender}`,
+      );
+      // It needed a refresh (a rejection passed on would be its 401) and got it from the holder's record, or a 503 meanwhile.
+      expect([200, 503]).toContain(await contender);
+      expect(calls).toBe(1);
+      expect(fake.counters.reuseAttempts).toBe(0);
+      nodes = [standby, current];
+    }
+  },
+  180_000 + (TRIALS - 1) * 120_000,
+);

@@ -87,14 +87,17 @@ describe('the lock holder dies or stalls', () => {
     expect(apiaxResults.map((result) => result.status)).toEqual([200, 200, 200, 200, 200, 200]);
     expect(apiaxResults.some((result) => result.pending > 0)).toBe(true);
     const recoveredAfterMs = Math.max(...apiaxResults.map((result) => result.at)) - lockedAt;
-    console.log(`holder SIGKILLed with its token request in flight: the others recovered ${recoveredAfterMs} ms after it took the lock (mark ${MARK_TTL_MS} ms)`);
+    console.log(
+      `holder SIGKILLed with its token request in flight: the others recovered ${recoveredAfterMs} ms after it took the lock (mark ${MARK_TTL_MS} ms)`,
+    );
     expect(recoveredAfterMs).toBeLessThan(MARK_TTL_MS + 4_000);
     expect(apiax.counters.tokenCalls).toBe(2);
     expect(apiax.counters.reuseAttempts).toBe(0);
     expect(await storedGeneration(redis, 'holder:', 'apiax')).toBe(warmGeneration + 1);
     for (const replica of others) expect((await replica.status('apiax')).generation).toBe(warmGeneration + 1);
     // The next holder saw the dead holder's mark before sending the token (logs reach stdout within 250 ms).
-    const warnings = () => others.flatMap((replica) => replica.events('refresh_in_flight_found').filter((line) => line.upstream === 'apiax'));
+    const warnings = () =>
+      others.flatMap((replica) => replica.events('refresh_in_flight_found').filter((line) => line.upstream === 'apiax'));
     await waitUntil('the warning about the unfinished refresh', () => warnings().length > 0, 2_000);
     expect(warnings()).toHaveLength(1);
 
@@ -105,7 +108,9 @@ describe('the lock holder dies or stalls', () => {
       const { status, body } = await replica.readyz();
       expect(status).toBe(503);
       expect(body.notReady?.v3?.state).toBe('credential_dead');
-      expect(body.notReady?.v3?.reason).toMatch(/refresh token was rejected.*an earlier refresh with this refresh token .* did not finish and probably spent it/);
+      expect(body.notReady?.v3?.reason).toMatch(
+        /refresh token was rejected.*an earlier refresh with this refresh token .* did not finish and probably spent it/,
+      );
       expect(body.notReady?.apiax).toBeUndefined();
       const response = await fetch(`${replica.url}/v3/dead`);
       expect(response.status).toBe(503);
@@ -120,7 +125,9 @@ describe('the lock holder dies or stalls', () => {
     // Apiax with the password grant: after the frozen holder's refresh token was spent (the provider answered
     // it, the holder never read the answer), the next holder can still get a new session.
     const fake = await provider({ kind: 'apiax' });
-    const config = replicaConfig(standaloneStore(redis, 'frozen:'), [{ fake, options: { seed: fake.issueRefreshToken(), auth: `${AUTH}\nusername: user\npassword: pass` } }]);
+    const config = replicaConfig(standaloneStore(redis, 'frozen:'), [
+      { fake, options: { seed: fake.issueRefreshToken(), auth: `${AUTH}\nusername: user\npassword: pass` } },
+    ]);
     const [holder, other] = (await startReplicas(config, 2)) as [ProxyProcess, ProxyProcess];
     for (const replica of [holder, other]) expect((await fetch(`${replica.url}/apiax/warm`)).status).toBe(200);
     const warmGeneration = await storedGeneration(redis, 'frozen:', 'apiax');
@@ -148,11 +155,19 @@ describe('the lock holder dies or stalls', () => {
 
     const resumedAt = Date.now(); // taken first: the holder may conclude its refresh before this process runs on
     holder.resume();
-    await waitUntil('the resumed holder to adopt the newer record', async () => (await holder.status('apiax')).generation === newer, 10_000);
+    await waitUntil(
+      'the resumed holder to adopt the newer record',
+      async () => (await holder.status('apiax')).generation === newer,
+      10_000,
+    );
     for (let i = 0; i < 3; i++) expect((await fetch(`${holder.url}/apiax/resumed/${i}`)).status).toBe(200);
     // Its own refresh (frozen mid-request) ends as a timeout. Give a retry after that failure (backoff at
     // most 1 s) time to happen: there must be none, the holder has a fresh token now.
-    await waitUntil('the holder to conclude its own refresh', async () => Date.parse((await holder.status('apiax')).lastRefresh?.at ?? '') >= resumedAt, 10_000);
+    await waitUntil(
+      'the holder to conclude its own refresh',
+      async () => Date.parse((await holder.status('apiax')).lastRefresh?.at ?? '') >= resumedAt,
+      10_000,
+    );
     await new Promise((resolve) => setTimeout(resolve, 2_000));
 
     // The stored generation only ever went up, by one: the holder wrote nothing after it woke up.
@@ -172,7 +187,10 @@ describe('the lock holder dies or stalls', () => {
     const upstream = { fake, options: { seed: fake.issueRefreshToken(), auth: `${AUTH}\nusername: user\npassword: pass` } };
     // The holder reaches Redis through a forwarder that can delay what it sends; the other replica directly.
     const forwarder = await startTcpForwarder(redis, onTestFinished);
-    const holder = await startProxyProcess(replicaConfig(`url: "redis://127.0.0.1:${forwarder.port}/0", keyPrefix: "late:"`, [upstream]), 'holder');
+    const holder = await startProxyProcess(
+      replicaConfig(`url: "redis://127.0.0.1:${forwarder.port}/0", keyPrefix: "late:"`, [upstream]),
+      'holder',
+    );
     const other = await startProxyProcess(replicaConfig(standaloneStore(redis, 'late:'), [upstream]), 'other');
     for (const replica of [holder, other]) expect((await fetch(`${replica.url}/apiax/warm`)).status).toBe(200);
     const warmGeneration = await storedGeneration(redis, 'late:', 'apiax');
@@ -203,10 +221,17 @@ describe('the lock holder dies or stalls', () => {
     expect(await writer()).toMatch(new RegExp(`^${other.pid}-`));
 
     // The network delivers the holder's commit now (it still expects the old generation), then the holder wakes.
-    await Promise.race([forwarder.release(), new Promise((_, reject) => setTimeout(() => reject(new Error('Redis did not answer the late commit')), 2_000))]);
+    await Promise.race([
+      forwarder.release(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('Redis did not answer the late commit')), 2_000)),
+    ]);
     expect(await writer()).toMatch(new RegExp(`^${other.pid}-`)); // the late commit did not land
     holder.resume();
-    await waitUntil('the holder to adopt the stored record', async () => (await holder.status('apiax')).accessTokenFingerprint === (await other.status('apiax')).accessTokenFingerprint, 10_000);
+    await waitUntil(
+      'the holder to adopt the stored record',
+      async () => (await holder.status('apiax')).accessTokenFingerprint === (await other.status('apiax')).accessTokenFingerprint,
+      10_000,
+    );
     for (let i = 0; i < 3; i++) expect((await fetch(`${holder.url}/apiax/resumed/${i}`)).status).toBe(200);
     await new Promise((resolve) => setTimeout(resolve, 2_000)); // room for a needless retry, which must not come
 

@@ -50,7 +50,9 @@ describe('replica processes over one Redis', () => {
     // Every replica ends on the one stored generation.
     expect(await storedGeneration(redis, 'storm:', 'v3')).toBe(warmGeneration + 1);
     for (const replica of replicas) expect((await replica.status('v3')).generation).toBe(warmGeneration + 1);
-    console.log(`refresh storm: 4 replica processes, 400 concurrent requests on an expired token: ${fake.counters.tokenCalls - 1} token call, all answered in ${elapsedMs} ms`);
+    console.log(
+      `refresh storm: 4 replica processes, 400 concurrent requests on an expired token: ${fake.counters.tokenCalls - 1} token call, all answered in ${elapsedMs} ms`,
+    );
   });
 });
 
@@ -60,7 +62,9 @@ describe('records encrypted at rest (encryptionKey)', () => {
     const fake = await provider({ kind: 'apiax' });
     const seed = fake.issueRefreshToken();
     const key = randomBytes(32);
-    const config = replicaConfig(standaloneStore(redis, 'enc:', 'encryptionKey: "${OAUTH_SIDECAR_ENCRYPTION_KEY}"'), [{ fake, options: { seed } }]);
+    const config = replicaConfig(standaloneStore(redis, 'enc:', 'encryptionKey: "${OAUTH_SIDECAR_ENCRYPTION_KEY}"'), [
+      { fake, options: { seed } },
+    ]);
     const env = { OAUTH_SIDECAR_ENCRYPTION_KEY: key.toString('hex') };
     const replicas = await startReplicas(config, 2, env);
     for (const replica of replicas) expect((await fetch(`${replica.url}/apiax/x`)).status).toBe(200);
@@ -71,7 +75,8 @@ describe('records encrypted at rest (encryptionKey)', () => {
     const keys = (await redis.cli('--scan', '--pattern', '*')).split('\n').filter(Boolean);
     expect(keys.sort()).toEqual(['{enc:apiax}:record', '{enc:}:key-check']);
     const raw: string[] = [];
-    for (const name of keys) raw.push((await redis.cli('TYPE', name)) === 'hash' ? await redis.cli('HGETALL', name) : await redis.cli('GET', name));
+    for (const name of keys)
+      raw.push((await redis.cli('TYPE', name)) === 'hash' ? await redis.cli('HGETALL', name) : await redis.cli('GET', name));
     const everything = raw.join('\n');
     const secrets = [seed, ...fake.issuedTokens];
     expect(secrets.length).toBeGreaterThanOrEqual(5); // seed, and two access and two refresh tokens
@@ -79,11 +84,16 @@ describe('records encrypted at rest (encryptionKey)', () => {
     expect(await redis.cli('HGET', '{enc:apiax}:record', 'blob')).toMatch(/^v2\.[A-Za-z0-9+/=]+\.[A-Za-z0-9+/=]+$/);
 
     // A replica started with another key, or none, must not get as far as listening: it exits at start-up.
-    const wrongKey = await runCli(['serve', '--config', config], { env: { OAUTH_SIDECAR_ENCRYPTION_KEY: randomBytes(32).toString('hex') }, timeoutMs: 10_000 });
+    const wrongKey = await runCli(['serve', '--config', config], {
+      env: { OAUTH_SIDECAR_ENCRYPTION_KEY: randomBytes(32).toString('hex') },
+      timeoutMs: 10_000,
+    });
     expect(wrongKey.code).toBe(1);
     expect(wrongKey.stderr).toMatch(/cannot start: .*encryptionKey does not match/);
     expect(wrongKey.stdout).not.toContain('"event":"started"');
-    const noKey = await runCli(['serve', '--config', replicaConfig(standaloneStore(redis, 'enc:'), [{ fake, options: { seed } }])], { timeoutMs: 10_000 });
+    const noKey = await runCli(['serve', '--config', replicaConfig(standaloneStore(redis, 'enc:'), [{ fake, options: { seed } }])], {
+      timeoutMs: 10_000,
+    });
     expect(noKey.code).toBe(1);
     expect(noKey.stderr).toMatch(/cannot start: .*encrypted .*no encryptionKey is set/);
 
@@ -95,7 +105,10 @@ describe('records encrypted at rest (encryptionKey)', () => {
     const tampered = await runCli(['serve', '--config', config], { env, timeoutMs: 10_000 });
     expect(tampered.code).toBe(1);
     expect(tampered.stderr).toMatch(/cannot start: .*cannot decrypt the token record for apiax/);
-    for (const secret of secrets) expect(`${wrongKey.stdout}${wrongKey.stderr}${noKey.stdout}${noKey.stderr}${tampered.stdout}${tampered.stderr}`).not.toContain(secret);
+    for (const secret of secrets)
+      expect(`${wrongKey.stdout}${wrongKey.stderr}${noKey.stdout}${noKey.stderr}${tampered.stdout}${tampered.stderr}`).not.toContain(
+        secret,
+      );
     expect(fake.counters.tokenCalls).toBe(2);
   });
 });
@@ -108,7 +121,10 @@ describe('Redis down', () => {
     const replicas = await startReplicas(config, 2);
     for (const replica of replicas) expect((await fetch(`${replica.url}/v3/warm`)).status).toBe(200);
 
-    const traffic = startTraffic(replicas.map((replica) => `${replica.url}/v3`), 20);
+    const traffic = startTraffic(
+      replicas.map((replica) => `${replica.url}/v3`),
+      20,
+    );
     await waitUntil('traffic to flow', () => traffic.done() >= 200, 10_000);
     await redis.kill();
     const killedAt = traffic.done();
@@ -119,13 +135,22 @@ describe('Redis down', () => {
     await redis.restart();
     // Each replica's command connection comes back by itself (capped reconnect backoff).
     for (const replica of replicas) {
-      await waitUntil(`${replica.name} to reconnect`, () => replica.events('redis_reconnected').some((line) => line.connection === 'commands' && Date.parse(String(line.time)) >= restartStarted), 10_000);
+      await waitUntil(
+        `${replica.name} to reconnect`,
+        () =>
+          replica
+            .events('redis_reconnected')
+            .some((line) => line.connection === 'commands' && Date.parse(String(line.time)) >= restartStarted),
+        10_000,
+      );
     }
     const restartedAt = traffic.done();
     await waitUntil('requests after the restart', () => traffic.done() >= restartedAt + 200, 10_000);
     const result = await traffic.stop();
 
-    console.log(`Redis kill -9 + restart under 20 request loops: ${result.ok} ok, ${result.failures.length} failed, slowest ${result.maxLatencyMs} ms`);
+    console.log(
+      `Redis kill -9 + restart under 20 request loops: ${result.ok} ok, ${result.failures.length} failed, slowest ${result.maxLatencyMs} ms`,
+    );
     expect(result.failures).toEqual([]);
     expect(result.ok).toBeGreaterThan(600);
     expect(fake.counters.tokenCalls).toBe(1);
@@ -134,8 +159,14 @@ describe('Redis down', () => {
     // This Redis keeps nothing on disk, so the restart lost the record, and the seed in proxy.yaml is spent.
     // The rotated refresh token lives on only in the replicas' memory: the resync after the reconnect finds
     // the record gone and a replica writes it back at once, before any refresh needs it.
-    const restoredAfterMs = await waitUntil('the lost record to be written back', async () => (await storedGeneration(redis, 'restart:', 'v3')) === 2, 5_000);
-    console.log(`record written back ${restoredAfterMs} ms after the traffic check, ${Date.now() - restartStarted} ms after the restart began`);
+    const restoredAfterMs = await waitUntil(
+      'the lost record to be written back',
+      async () => (await storedGeneration(redis, 'restart:', 'v3')) === 2,
+      5_000,
+    );
+    console.log(
+      `record written back ${restoredAfterMs} ms after the traffic check, ${Date.now() - restartStarted} ms after the restart began`,
+    );
     // So a replica starting now adopts it rather than storing the spent seed.
     const late = await startProxyProcess(config, 'late-replica');
     expect((await fetch(`${late.url}/v3/late`)).status).toBe(200);
@@ -143,7 +174,9 @@ describe('Redis down', () => {
     expect(fake.counters.tokenCalls).toBe(1);
 
     fake.expireAccessTokens();
-    const after = await Promise.all([...replicas, late].flatMap((replica) => [1, 2, 3].map(async (i) => (await fetch(`${replica.url}/v3/after/${i}`)).status)));
+    const after = await Promise.all(
+      [...replicas, late].flatMap((replica) => [1, 2, 3].map(async (i) => (await fetch(`${replica.url}/v3/after/${i}`)).status)),
+    );
     expect(after).toEqual(Array.from({ length: 9 }, () => 200));
     expect(fake.counters.tokenCalls).toBe(2);
     expect(fake.counters.reuseAttempts).toBe(0);

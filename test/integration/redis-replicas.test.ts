@@ -14,7 +14,8 @@ async function replicas(count: number, kind: 'apiax' | 'v3' = 'apiax', auth = ''
   const seed = fake.issueRefreshToken();
   const top = `listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\nstore: { type: redis, url: "redis://127.0.0.1:${redis.port}/0", keyPrefix: "t${Date.now()}:" }\n`;
   const proxies: RunningProxy[] = [];
-  for (let i = 0; i < count; i++) proxies.push(await startProxy(configYaml(upstreamYaml(fake, { seed, auth }), top), { owner: `replica-${i}` }));
+  for (let i = 0; i < count; i++)
+    proxies.push(await startProxy(configYaml(upstreamYaml(fake, { seed, auth }), top), { owner: `replica-${i}` }));
   return { redis, fake, proxies };
 }
 
@@ -46,15 +47,28 @@ describe('many replicas over one Redis', () => {
     fake.expireAccessTokens();
     expect((await fetch(`${first.url}/apiax/x`)).status).toBe(200); // first refreshes
     const generation = () => second.app.statuses()[0]?.generation ?? 0;
-    await eventually(() => generation() === (first.app.statuses()[0]?.generation ?? -1), 3000, 'the second replica to adopt the new generation');
-    const storeOps = async () => Number(/oauth_sidecar_store_operations_total\{operation="read"\} (\d+)/.exec(await (await fetch(`${second.adminUrl}/metrics`)).text())?.[1] ?? 0);
+    await eventually(
+      () => generation() === (first.app.statuses()[0]?.generation ?? -1),
+      3000,
+      'the second replica to adopt the new generation',
+    );
+    const storeOps = async () =>
+      Number(
+        /oauth_sidecar_store_operations_total\{operation="read"\} (\d+)/.exec(
+          await (await fetch(`${second.adminUrl}/metrics`)).text(),
+        )?.[1] ?? 0,
+      );
     // The first replica's replay was accepted, so it also removes the "fetched after a rejection" mark from
     // the record, which the second re-reads once: let that settle, then count.
-    await eventually(async () => {
-      const reads = await storeOps();
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      return (await storeOps()) === reads;
-    }, 5000, 'the store reads to settle');
+    await eventually(
+      async () => {
+        const reads = await storeOps();
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        return (await storeOps()) === reads;
+      },
+      5000,
+      'the store reads to settle',
+    );
     const readsBefore = await storeOps();
     for (let i = 0; i < 20; i++) expect((await fetch(`${second.url}/apiax/y${i}`)).status).toBe(200);
     expect(await storeOps()).toBe(readsBefore);
@@ -75,7 +89,14 @@ describe('a dead credential seen by one replica', () => {
 
     // Another client spends the stored refresh token behind the proxies' backs (Keycloak then kills the
     // session), and the next refresh by the first replica finds it dead.
-    await fetch(fake.tokenUrl, { method: 'POST', body: new URLSearchParams({ grant_type: 'refresh_token', client_id: 'integration-api', refresh_token: fake.issuedTokens.filter((t) => t.includes('-rt-')).at(-1) ?? '' }) });
+    await fetch(fake.tokenUrl, {
+      method: 'POST',
+      body: new URLSearchParams({
+        grant_type: 'refresh_token',
+        client_id: 'integration-api',
+        refresh_token: fake.issuedTokens.filter((t) => t.includes('-rt-')).at(-1) ?? '',
+      }),
+    });
     fake.expireAccessTokens();
     await fetch(`${first.url}/apiax/x`);
     await eventually(() => first.app.statuses()[0]?.state === 'credential_dead', 5000, 'the first replica to find the credential dead');

@@ -43,13 +43,17 @@ describe('Redis not reachable at start-up', () => {
     expect(replica.cli.child.exitCode).toBeNull();
     // Log lines leave in batches (up to 250 ms late).
     await waitUntil('the store_connected log line', () => replica.events('store_connected').length === 1, 2000);
-    console.info(`started before Redis: ready ${readyAfterMs} ms after waiting began (${Date.now() - redisBack} ms after Redis was restarted)`);
+    console.info(
+      `started before Redis: ready ${readyAfterMs} ms after waiting began (${Date.now() - redisBack} ms after Redis was restarted)`,
+    );
   });
 
   it('a wrong Redis password still stops start-up with a clear error (exit 1)', async () => {
     const redis = await startRedis(onTestFinished, { password: 'the-right-one' });
     const fake = await provider({ kind: 'apiax' });
-    const config = replicaConfig(`url: "redis://:not-the-password@127.0.0.1:${redis.port}/0", keyPrefix: "pw:"`, [{ fake, options: { seed: fake.issueRefreshToken() } }]);
+    const config = replicaConfig(`url: "redis://:not-the-password@127.0.0.1:${redis.port}/0", keyPrefix: "pw:"`, [
+      { fake, options: { seed: fake.issueRefreshToken() } },
+    ]);
     const result = await runCli(['serve', '--config', config], { timeoutMs: 10_000 });
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/cannot start: cannot connect to redis 127\.0\.0\.1:\d+\/0: .*(WRONGPASS|invalid password)/);

@@ -31,7 +31,12 @@ describe('redis store: topology faults', () => {
   it('Sentinel: fails fast during a failover, then writes to the new master and resyncs the subscriber', async () => {
     const setup = await startSentinelSetup(topologyCleanup);
     const events: [string, Record<string, unknown>][] = [];
-    const store = await createRedisStore({ sentinels: setup.sentinelAddresses, name: setup.name, keyPrefix: 'failover:', onEvent: (event, detail) => events.push([event, detail]) });
+    const store = await createRedisStore({
+      sentinels: setup.sentinelAddresses,
+      name: setup.name,
+      keyPrefix: 'failover:',
+      onEvent: (event, detail) => events.push([event, detail]),
+    });
     onTestFinished(() => store.close());
     const seen: [string, number][] = [];
     onTestFinished(store.subscribe((key, generation) => seen.push([key, generation])));
@@ -52,7 +57,9 @@ describe('redis store: topology faults', () => {
       expect(performance.now() - killed).toBeLessThan(15_000);
       await sleep(50);
     }
-    console.info(`sentinel failover: store usable again ${Math.round(performance.now() - killed)} ms after the master died; ${failures} reads failed, slowest in ${Math.round(slowestFailure)} ms`);
+    console.info(
+      `sentinel failover: store usable again ${Math.round(performance.now() - killed)} ms after the master died; ${failures} reads failed, slowest in ${Math.round(slowestFailure)} ms`,
+    );
     expect(slowestFailure).toBeLessThan(OPERATION_BOUND_MS + SLACK_MS);
     expect(await setup.currentMaster()).toEqual({ host: '127.0.0.1', port: setup.replica.port });
     expect(store.description).toContain('sentinel master "mymaster"');
@@ -66,7 +73,11 @@ describe('redis store: topology faults', () => {
   it('Cluster: a dead subscriber node is replaced by another node; keys on the live masters keep working', async () => {
     const cluster = await startRedisCluster(topologyCleanup);
     const events: [string, Record<string, unknown>][] = [];
-    const store = await createRedisStore({ cluster: cluster.addresses, keyPrefix: 'cluster-faults:', onEvent: (event, detail) => events.push([event, detail]) });
+    const store = await createRedisStore({
+      cluster: cluster.addresses,
+      keyPrefix: 'cluster-faults:',
+      onEvent: (event, detail) => events.push([event, detail]),
+    });
     onTestFinished(() => store.close());
     const seen: [string, number][] = [];
     onTestFinished(store.subscribe((key, generation) => seen.push([key, generation])));
@@ -92,6 +103,9 @@ describe('redis store: topology faults', () => {
     for (const outcome of failed) expect(outcome.ms).toBeLessThan(OPERATION_BOUND_MS + SLACK_MS);
     expect(failed.length).toBeGreaterThan(0);
     expect(failed.length).toBeLessThan(credentials.length);
-    await vi.waitFor(() => expect(seen.filter(([, generation]) => generation === 2)).toHaveLength(credentials.length - failed.length), { timeout: 3_000, interval: 20 });
+    await vi.waitFor(() => expect(seen.filter(([, generation]) => generation === 2)).toHaveLength(credentials.length - failed.length), {
+      timeout: 3_000,
+      interval: 20,
+    });
   });
 });

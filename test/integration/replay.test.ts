@@ -47,7 +47,12 @@ describe('rejection, refresh, replay', () => {
     const response = await call('/upload/file.bin?version=2&x=%2Fy', {
       method: 'POST',
       body,
-      headers: { 'content-type': 'application/octet-stream', 'x-custom': 'kept', 'x-request-id': 'replay-1', authorization: 'Bearer client-own' },
+      headers: {
+        'content-type': 'application/octet-stream',
+        'x-custom': 'kept',
+        'x-request-id': 'replay-1',
+        authorization: 'Bearer client-own',
+      },
     });
     expect(response.status).toBe(200);
     expect(((await response.json()) as { bodyLength: number }).bodyLength).toBe(body.length);
@@ -91,7 +96,12 @@ describe('rejection, refresh, replay', () => {
     fake.expireAccessTokens();
 
     const body = randomBytes(2048);
-    const response = await rawRequest(`${proxy.url}/v3/upload`, { method: 'PUT', body, chunked: true, headers: { 'content-type': 'application/octet-stream' } });
+    const response = await rawRequest(`${proxy.url}/v3/upload`, {
+      method: 'PUT',
+      body,
+      chunked: true,
+      headers: { 'content-type': 'application/octet-stream' },
+    });
     expect(response.status).toBe(401);
     expect(JSON.parse(response.body.toString('utf8'))).toMatchObject({ error: { failures: [{ code: 'error.token.expired' }] } });
     const uploads = fake.apiRequests.filter((req) => req.url === '/v3/api/upload');
@@ -152,7 +162,11 @@ describe('rejection, refresh, replay', () => {
       if (!req.url.endsWith('/slow')) return void res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
       slowCalls += 1;
       if (slowCalls > 1) return void res.writeHead(200, { 'content-type': 'text/plain' }).end('slow ok');
-      void released.then(() => res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer error="invalid_token"' }).end('{"error":"invalid_token"}'));
+      void released.then(() =>
+        res
+          .writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer error="invalid_token"' })
+          .end('{"error":"invalid_token"}'),
+      );
     });
 
     const slow = call('/slow');

@@ -23,12 +23,18 @@ describe('client credentials are stripped', () => {
     const { routeUrl, upstream, provider } = await startRoutedProxy({ extra: 'stripHeaders: [X-Api-Key, x-legacy-token]' });
     const res = await send(`${routeUrl}/me`, {
       headers: [
-        'Authorization', 'Basic Y2xpZW50OnNlY3JldA==',
-        'authorization', 'Bearer client-second-token',
-        'Proxy-Authorization', 'Basic cHJveHk6c2VjcmV0',
-        'x-API-key', 'client-api-key',
-        'X-LEGACY-TOKEN', 'client-legacy-token',
-        'X-Kept', 'kept',
+        'Authorization',
+        'Basic Y2xpZW50OnNlY3JldA==',
+        'authorization',
+        'Bearer client-second-token',
+        'Proxy-Authorization',
+        'Basic cHJveHk6c2VjcmV0',
+        'x-API-key',
+        'client-api-key',
+        'X-LEGACY-TOKEN',
+        'client-legacy-token',
+        'X-Kept',
+        'kept',
       ],
     });
     expect(res.status).toBe(200);
@@ -68,7 +74,11 @@ describe('not an open proxy: request targets', () => {
       [`http://evil.example:${new URL(proxy.url).port}/up/x`, `evil.example:${new URL(proxy.url).port}`],
       ['http://169.254.169.254/latest/meta-data/', '169.254.169.254'],
     ]) {
-      expectRefused(await rawExchange(proxy.url, `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`), 400, 'BAD_REQUEST_TARGET');
+      expectRefused(
+        await rawExchange(proxy.url, `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`),
+        400,
+        'BAD_REQUEST_TARGET',
+      );
     }
     expect(upstream.requests).toEqual([]);
   });
@@ -79,14 +89,21 @@ describe('not an open proxy: request targets', () => {
     const res = await rawExchange(proxy.url, `GET http://${self}/up/x?q=1 HTTP/1.1\r\nHost: ${self}\r\nConnection: close\r\n\r\n`);
     expect(res.status, res.text).toBe(200);
     const named = `localhost:${new URL(proxy.url).port}`;
-    const byName = await rawExchange(proxy.url, `GET HTTP://LOCALHOST:${new URL(proxy.url).port}/up/y HTTP/1.1\r\nHost: ${named}\r\nConnection: close\r\n\r\n`);
+    const byName = await rawExchange(
+      proxy.url,
+      `GET HTTP://LOCALHOST:${new URL(proxy.url).port}/up/y HTTP/1.1\r\nHost: ${named}\r\nConnection: close\r\n\r\n`,
+    );
     expect(byName.status, byName.text).toBe(200);
     expect(upstream.requests.map((request) => request.url)).toEqual(['/base/x?q=1', '/base/y']);
   });
 
   it('refuses CONNECT, asterisk-form and TRACE, and sends nothing upstream', async () => {
     const { proxy, upstream } = await startRoutedProxy();
-    expectRefused(await rawExchange(proxy.url, 'CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n'), 400, 'BAD_REQUEST_TARGET');
+    expectRefused(
+      await rawExchange(proxy.url, 'CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n'),
+      400,
+      'BAD_REQUEST_TARGET',
+    );
     expectRefused(await rawExchange(proxy.url, 'OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), 400, 'BAD_REQUEST_TARGET');
     expectRefused(await rawExchange(proxy.url, 'GET * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), 400, 'BAD_REQUEST_TARGET');
     // TRACE would echo the attached bearer token back to the client.
@@ -107,9 +124,25 @@ describe('not an open proxy: request targets', () => {
 
 describe('not an open proxy: paths cannot escape the route', () => {
   const escapes = [
-    '/up/../x', '/up/..', '/up/x/../../y', '/up/%2e%2e/x', '/up/%2E%2e/x', '/up/.%2e/x', '/up/%2e./x',
-    '/up/./x', '/up/%2e/x', '/up/a%2fb', '/up/a%2Fb', '/up/a%5cb', '/up/a%5Cb', '/up/a\\b', '/up/..\\x',
-    '/up/a%00b', '/up/..;/x', '/up/..;jsessionid=1/x', '/up/%2e%2e%3b/x',
+    '/up/../x',
+    '/up/..',
+    '/up/x/../../y',
+    '/up/%2e%2e/x',
+    '/up/%2E%2e/x',
+    '/up/.%2e/x',
+    '/up/%2e./x',
+    '/up/./x',
+    '/up/%2e/x',
+    '/up/a%2fb',
+    '/up/a%2Fb',
+    '/up/a%5cb',
+    '/up/a%5Cb',
+    '/up/a\\b',
+    '/up/..\\x',
+    '/up/a%00b',
+    '/up/..;/x',
+    '/up/..;jsessionid=1/x',
+    '/up/%2e%2e%3b/x',
   ];
 
   it('refuses dot segments, encoded slashes and backslashes with 400 and sends nothing upstream', async () => {
@@ -128,7 +161,13 @@ describe('not an open proxy: paths cannot escape the route', () => {
       const res = await rawExchange(proxy.url, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
       expect(res.status, path).toBe(200);
     }
-    expect(upstream.requests.map((request) => request.url)).toEqual(['/base/..x', '/base/x..', '/base/.well-known/y', '/base/a%20b', '/base/x?next=../../etc&p=%2f']);
+    expect(upstream.requests.map((request) => request.url)).toEqual([
+      '/base/..x',
+      '/base/x..',
+      '/base/.well-known/y',
+      '/base/a%20b',
+      '/base/x?next=../../etc&p=%2f',
+    ]);
   });
 
   it('answers 404 ROUTE_NOT_FOUND for unknown routes and longer names that share a prefix', async () => {
@@ -150,7 +189,8 @@ describe('error responses', () => {
     const seeds = [provider.issueRefreshToken(), provider.issueRefreshToken()];
     const deadSeed = 'rt-not-known-to-the-provider-9c1e';
     const port = await closedPort();
-    const auth = (seed: string) => `auth:\n    preset: collaborate\n    tokenUrl: ${provider.tokenUrl}\n    clientId: client-id\n    clientSecret: ${clientSecret}\n    refreshToken: ${seed}`;
+    const auth = (seed: string) =>
+      `auth:\n    preset: collaborate\n    tokenUrl: ${provider.tokenUrl}\n    clientId: client-id\n    clientSecret: ${clientSecret}\n    refreshToken: ${seed}`;
     const proxy = await startProxy(
       configYaml(
         [
@@ -177,7 +217,15 @@ describe('error responses', () => {
       [502, 'UPSTREAM_UNREACHABLE'],
       [503, 'CREDENTIAL_DEAD'],
     ]);
-    const secrets = [clientSecret, ...seeds, deadSeed, ...provider.issuedTokens, 'client-private-token-55aa', 'client-cookie-66bb', 'query-secret'];
+    const secrets = [
+      clientSecret,
+      ...seeds,
+      deadSeed,
+      ...provider.issuedTokens,
+      'client-private-token-55aa',
+      'client-cookie-66bb',
+      'query-secret',
+    ];
     expect(provider.issuedTokens.length).toBeGreaterThan(0);
     for (const res of errors) {
       const everything = `${res.rawHeaders.join('\n')}\n${res.body.toString()}`;
@@ -216,7 +264,11 @@ describe('error responses', () => {
     const { routeUrl, upstream, provider } = await startRoutedProxy({
       handler: (req, res) => {
         req.resume();
-        res.writeHead(401, 'Nope', { 'content-type': 'application/json', 'www-authenticate': 'Bearer error="invalid_token"', 'content-length': String(body.length) });
+        res.writeHead(401, 'Nope', {
+          'content-type': 'application/json',
+          'www-authenticate': 'Bearer error="invalid_token"',
+          'content-length': String(body.length),
+        });
         res.end(body);
       },
     });

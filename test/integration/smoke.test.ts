@@ -10,9 +10,13 @@ describe('smoke: one request through the proxy to each provider', () => {
       const seed = provider.issueRefreshToken();
       const credentials = kind === 'apiax' ? '' : `\n    clientId: client-id\n    clientSecret: client-secret`;
       const proxy = await startProxy(
-        configYaml(`${kind}:\n  target: ${provider.apiBaseUrl}\n  auth:\n    preset: ${kind}\n    tokenUrl: ${provider.tokenUrl}${credentials}\n    refreshToken: ${seed}`),
+        configYaml(
+          `${kind}:\n  target: ${provider.apiBaseUrl}\n  auth:\n    preset: ${kind}\n    tokenUrl: ${provider.tokenUrl}${credentials}\n    refreshToken: ${seed}`,
+        ),
       );
-      const response = await fetch(`${proxy.url}/${kind}/3/sites?x=1`, { headers: { authorization: 'Bearer client-sent', accept: 'application/json' } });
+      const response = await fetch(`${proxy.url}/${kind}/3/sites?x=1`, {
+        headers: { authorization: 'Bearer client-sent', accept: 'application/json' },
+      });
       expect(response.status).toBe(200);
       const body = (await response.json()) as { path: string; query: string };
       expect(body.path).toMatch(/\/3\/sites$/);

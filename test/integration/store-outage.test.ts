@@ -44,12 +44,17 @@ describe('token store outage', () => {
     expect((await call()).status).toBe(200);
     expect(fake.counters.tokenCalls).toBe(2);
 
-    const readyz = async () => (await (await fetch(`${proxy.adminUrl}/readyz`)).json()) as { ready: boolean; warnings?: Record<string, string> };
+    const readyz = async () =>
+      (await (await fetch(`${proxy.adminUrl}/readyz`)).json()) as { ready: boolean; warnings?: Record<string, string> };
     await eventually(async () => (await readyz()).warnings?.apiax !== undefined, 5000, 'the readyz warning while the write is pending');
     expect((await readyz()).ready).toBe(true);
 
     store.down = false;
-    await eventually(async () => ((await store.inner.read('apiax'))?.generation ?? 0) > (stored?.generation ?? 0), 10_000, 'the retried write');
+    await eventually(
+      async () => ((await store.inner.read('apiax'))?.generation ?? 0) > (stored?.generation ?? 0),
+      10_000,
+      'the retried write',
+    );
     await eventually(async () => (await readyz()).warnings === undefined, 5000, 'the warning to clear');
     const record = await store.inner.read('apiax');
     expect(record?.refreshToken).toBe(fake.issuedTokens.filter((token) => token.includes('-rt-')).at(-1));

@@ -31,7 +31,12 @@ const COMMAND_TIMEOUT_MS = 300;
 
 /** `auth:` lines: short lease and waits; tokenRequestTimeoutMs short too, so the old 2 x it + 5 s lock TTL is 9 s. */
 function authLines(inFlightMarkTtlMs: number): string {
-  return [`lockLeaseMs: ${LEASE_MS}`, `inFlightMarkTtlMs: ${inFlightMarkTtlMs}`, `tokenWaitTimeoutMs: ${WAIT_MS}`, 'tokenRequestTimeoutMs: 2000'].join('\n');
+  return [
+    `lockLeaseMs: ${LEASE_MS}`,
+    `inFlightMarkTtlMs: ${inFlightMarkTtlMs}`,
+    `tokenWaitTimeoutMs: ${WAIT_MS}`,
+    'tokenRequestTimeoutMs: 2000',
+  ].join('\n');
 }
 
 /** The refresh token the provider minted last: the one the store holds after the latest refresh. */
@@ -54,8 +59,14 @@ describe('the commit stall: the replica that refreshed loses its link to Redis r
     // The mark outlives the stall: a stall shorter than inFlightMarkTtlMs must never lead to a second use.
     const upstream = { fake, options: { seed, auth: authLines(30_000) } };
     const relay = await startFaultRelay(redis, onTestFinished);
-    const a = await startProxyProcess(replicaConfig(`url: "${relay.url}/0", keyPrefix: "stall:", commandTimeoutMs: ${COMMAND_TIMEOUT_MS}`, [upstream]), 'A');
-    const b = await startProxyProcess(replicaConfig(standaloneStore(redis, 'stall:', `commandTimeoutMs: ${COMMAND_TIMEOUT_MS}`), [upstream]), 'B');
+    const a = await startProxyProcess(
+      replicaConfig(`url: "${relay.url}/0", keyPrefix: "stall:", commandTimeoutMs: ${COMMAND_TIMEOUT_MS}`, [upstream]),
+      'A',
+    );
+    const b = await startProxyProcess(
+      replicaConfig(standaloneStore(redis, 'stall:', `commandTimeoutMs: ${COMMAND_TIMEOUT_MS}`), [upstream]),
+      'B',
+    );
     await warm([a, b], 'apiax');
     expect(fake.counters.tokenCalls).toBe(1);
     const warmGeneration = await storedGeneration(redis, 'stall:', 'apiax');
@@ -77,17 +88,27 @@ describe('the commit stall: the replica that refreshed loses its link to Redis r
     const STALL_MS = 12_000;
     const duringStall: { a: Answer; b: Answer }[] = [];
     while (Date.now() - stalledAt < STALL_MS) {
-      const [fromA, fromB] = await Promise.all([ask(`${a.url}/apiax/a/${duringStall.length}`, ANSWER_BOUND_MS), ask(`${b.url}/apiax/b/${duringStall.length}`, ANSWER_BOUND_MS)]);
+      const [fromA, fromB] = await Promise.all([
+        ask(`${a.url}/apiax/a/${duringStall.length}`, ANSWER_BOUND_MS),
+        ask(`${b.url}/apiax/b/${duringStall.length}`, ANSWER_BOUND_MS),
+      ]);
       duringStall.push({ a: fromA, b: fromB });
       await sleep(500);
     }
-    console.log(`commit stall, ${STALL_MS / 1000} s: A answered ${tally(duringStall.map(({ a: fromA }) => fromA))}; B answered ${tally(duringStall.map(({ b: fromB }) => fromB))}; reuse attempts ${fake.counters.reuseAttempts}`);
+    console.log(
+      `commit stall, ${STALL_MS / 1000} s: A answered ${tally(duringStall.map(({ a: fromA }) => fromA))}; B answered ${tally(duringStall.map(({ b: fromB }) => fromB))}; reuse attempts ${fake.counters.reuseAttempts}`,
+    );
     expect(fake.counters.reuseAttempts).toBe(0);
     expect(fake.counters.invalidGrants).toBe(0);
     expect(fake.timesPresented(spentByA)).toBe(1);
     expect(duringStall.map(({ a: fromA }) => summarize(fromA)).filter((s) => s !== '200')).toEqual([]);
     // B: a clear 503 (another replica's refresh is pending), never the upstream's stale 401.
-    expect(duringStall.map(({ b: fromB }) => fromB).filter((answer) => answer.status !== 200 && !isClear503(answer, ['REFRESH_PENDING'])).map(summarize)).toEqual([]);
+    expect(
+      duringStall
+        .map(({ b: fromB }) => fromB)
+        .filter((answer) => answer.status !== 200 && !isClear503(answer, ['REFRESH_PENDING']))
+        .map(summarize),
+    ).toEqual([]);
     expect(relay.heldBytes().toServer).toBeGreaterThan(0); // the link really was stalled all along
 
     // The link comes back: A's pair is stored, B adopts it.
@@ -117,13 +138,16 @@ describe('the lock holder is SIGKILLed mid-refresh', () => {
   const MARK_TTL_MS = 4_000;
   /** Survivors answer either with the upstream's 200 or with a clear 503. */
   const CLEAR_CODES = ['REFRESH_PENDING', 'TOKEN_ENDPOINT_UNAVAILABLE'];
-  const clear = (answer: Answer) => answer.status === 200 || isClear503(answer, CLEAR_CODES) || (answer.status === 503 && answer.code === 'CREDENTIAL_DEAD');
+  const clear = (answer: Answer) =>
+    answer.status === 200 || isClear503(answer, CLEAR_CODES) || (answer.status === 503 && answer.code === 'CREDENTIAL_DEAD');
 
   async function holderKilledMidRefresh(kind: 'v3' | 'apiax', keyPrefix: string) {
     const redis = await startRedis(onTestFinished);
     const fake = await provider({ kind });
     const seed = fake.issueRefreshToken();
-    const config = replicaConfig(standaloneStore(redis, keyPrefix, `commandTimeoutMs: ${COMMAND_TIMEOUT_MS}`), [{ fake, options: { seed, auth: authLines(MARK_TTL_MS) } }]);
+    const config = replicaConfig(standaloneStore(redis, keyPrefix, `commandTimeoutMs: ${COMMAND_TIMEOUT_MS}`), [
+      { fake, options: { seed, auth: authLines(MARK_TTL_MS) } },
+    ]);
     const [holder, ...survivors] = (await startReplicas(config, 3)) as [ProxyProcess, ProxyProcess, ProxyProcess];
     await warm([holder, ...survivors], kind);
     expect(fake.counters.tokenCalls).toBe(1);
@@ -139,11 +163,17 @@ describe('the lock holder is SIGKILLed mid-refresh', () => {
   }
 
   /** Requests to the survivors in turn, every 300 ms, until `done` or `limitMs`; every answer recorded. */
-  async function askSurvivors(survivors: readonly ProxyProcess[], kind: string, done: (answers: Answer[]) => Promise<boolean>, limitMs: number): Promise<Answer[]> {
+  async function askSurvivors(
+    survivors: readonly ProxyProcess[],
+    kind: string,
+    done: (answers: Answer[]) => Promise<boolean>,
+    limitMs: number,
+  ): Promise<Answer[]> {
     const answers: Answer[] = [];
     const started = Date.now();
     while (!(await done(answers))) {
-      if (Date.now() - started > limitMs) throw new Error(`not settled after ${limitMs} ms; answers so far: ${answers.map(summarize).join(', ')}`);
+      if (Date.now() - started > limitMs)
+        throw new Error(`not settled after ${limitMs} ms; answers so far: ${answers.map(summarize).join(', ')}`);
       answers.push(await ask(`${survivors[answers.length % survivors.length]!.url}/${kind}/after/${answers.length}`, 10_000));
       await sleep(300);
     }
@@ -153,15 +183,18 @@ describe('the lock holder is SIGKILLed mid-refresh', () => {
   it('after the provider spent its refresh token: survivors answer clearly, then send it once, and report it dead naming the unfinished refresh', async () => {
     const { fake, gate, survivors, heldToken } = await holderKilledMidRefresh('v3', 'spent:');
     gate.release(); // the provider takes the dead holder's refresh token and answers into a closed socket
-    await waitUntil('the provider to spend the holder\'s refresh token', () => fake.timesPresented(heldToken) === 1, 5_000);
+    await waitUntil("the provider to spend the holder's refresh token", () => fake.timesPresented(heldToken) === 1, 5_000);
 
     const answers = await askSurvivors(
       survivors,
       'v3',
-      async () => (await Promise.all(survivors.map(async (s) => (await s.readyz()).body.notReady?.v3?.state === 'credential_dead'))).every(Boolean),
+      async () =>
+        (await Promise.all(survivors.map(async (s) => (await s.readyz()).body.notReady?.v3?.state === 'credential_dead'))).every(Boolean),
       MARK_TTL_MS + 20_000,
     );
-    console.log(`holder killed after the provider spent its token: survivors answered ${tally(answers)}; reuse attempts ${fake.counters.reuseAttempts}`);
+    console.log(
+      `holder killed after the provider spent its token: survivors answered ${tally(answers)}; reuse attempts ${fake.counters.reuseAttempts}`,
+    );
     expect(answers.filter((answer) => !clear(answer)).map(summarize)).toEqual([]);
     // While the dead holder's mark was live, the survivors said so instead of sending its refresh token.
     expect(answers.some((answer) => answer.code === 'REFRESH_PENDING')).toBe(true);
@@ -182,7 +215,12 @@ describe('the lock holder is SIGKILLed mid-refresh', () => {
     const { redis, fake, seed, gate, survivors, warmGeneration, heldToken } = await holderKilledMidRefresh('apiax', 'unspent:');
     gate.discard(); // the request is lost on the way: the refresh token is still good
 
-    const answers = await askSurvivors(survivors, 'apiax', async (so) => so.at(-1)?.status === 200 && so.at(-2)?.status === 200, MARK_TTL_MS + 20_000);
+    const answers = await askSurvivors(
+      survivors,
+      'apiax',
+      async (so) => so.at(-1)?.status === 200 && so.at(-2)?.status === 200,
+      MARK_TTL_MS + 20_000,
+    );
     console.log(`holder killed before the provider looked at its token: survivors answered ${tally(answers)}`);
     expect(answers.filter((answer) => !clear(answer)).map(summarize)).toEqual([]);
     expect(answers.some((answer) => answer.code === 'REFRESH_PENDING')).toBe(true);
@@ -204,23 +242,29 @@ describe('the lock holder is SIGKILLed mid-refresh', () => {
 });
 
 describe('a path the upstream always refuses (Collaborate 403), on several replicas', () => {
-  it('20 requests alternating over 3 replicas cost at most one refresh, and each gets the upstream\'s 403', async () => {
+  it("20 requests alternating over 3 replicas cost at most one refresh, and each gets the upstream's 403", async () => {
     const redis = await startRedis(onTestFinished);
     const fake = await provider({ kind: 'collaborate' });
     // The resource API forbids /forbidden/* whatever the token; other paths answer normally.
     fake.setApiHandler((req, res) => {
       const forbidden = req.url.includes('/forbidden/');
       const body = forbidden ? 'Access denied' : JSON.stringify({ ok: true });
-      res.writeHead(forbidden ? 403 : 200, { 'content-type': forbidden ? 'text/plain; charset=utf-8' : 'application/json', 'content-length': String(Buffer.byteLength(body)) });
+      res.writeHead(forbidden ? 403 : 200, {
+        'content-type': forbidden ? 'text/plain; charset=utf-8' : 'application/json',
+        'content-length': String(Buffer.byteLength(body)),
+      });
       res.end(body);
     });
-    const config = replicaConfig(standaloneStore(redis, 'forbidden:'), [{ fake, options: { seed: fake.issueRefreshToken(), auth: authLines(4_000) } }]);
+    const config = replicaConfig(standaloneStore(redis, 'forbidden:'), [
+      { fake, options: { seed: fake.issueRefreshToken(), auth: authLines(4_000) } },
+    ]);
     const replicas = await startReplicas(config, 3);
     await warm(replicas, 'collaborate');
     expect(fake.counters.tokenCalls).toBe(1);
 
     const answers: string[] = [];
-    for (let i = 0; i < 20; i++) answers.push(summarize(await ask(`${replicas[i % replicas.length]!.url}/collaborate/forbidden/${i}`, ANSWER_BOUND_MS)));
+    for (let i = 0; i < 20; i++)
+      answers.push(summarize(await ask(`${replicas[i % replicas.length]!.url}/collaborate/forbidden/${i}`, ANSWER_BOUND_MS)));
     expect(answers).toEqual(Array.from({ length: 20 }, () => '403'));
     const refreshes = fake.counters.tokenCalls - 1;
     console.log(`always-403 path, 20 requests over 3 replicas: ${refreshes} refresh(es)`);

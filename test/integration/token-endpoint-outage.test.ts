@@ -30,21 +30,52 @@ interface Outage {
   readonly headers: (fake: FakeProvider) => Record<string, string>;
 }
 
-const html = (title: string, text: string) => `<!DOCTYPE html>\n<html><head><title>${title}</title></head><body><h1>${title}</h1><p>${text}</p></body></html>`;
+const html = (title: string, text: string) =>
+  `<!DOCTYPE html>\n<html><head><title>${title}</title></head><body><h1>${title}</h1><p>${text}</p></body></html>`;
 
 const OUTAGES: readonly Outage[] = [
-  { what: 'a WAF answering an HTML 403 page', status: 403, body: html('403 Forbidden', 'Request blocked. Incident ID: 4711'), headers: () => ({ 'content-type': 'text/html; charset=utf-8' }) },
+  {
+    what: 'a WAF answering an HTML 403 page',
+    status: 403,
+    body: html('403 Forbidden', 'Request blocked. Incident ID: 4711'),
+    headers: () => ({ 'content-type': 'text/html; charset=utf-8' }),
+  },
   {
     what: 'a 302 redirect to a login page',
     status: 302,
     body: '',
     headers: (fake) => ({ 'content-type': 'text/html', location: `${fake.origin}/sso/login?return=%2Ftoken` }),
   },
-  { what: 'a 404 without an OAuth body', status: 404, body: html('404 Not Found', 'The requested URL was not found on this server.'), headers: () => ({ 'content-type': 'text/html' }) },
-  { what: 'a 405 without an OAuth body', status: 405, body: 'Method Not Allowed', headers: () => ({ 'content-type': 'text/plain', allow: 'GET' }) },
-  { what: 'a 409 in plain text', status: 409, body: 'Conflict: request could not be processed', headers: () => ({ 'content-type': 'text/plain' }) },
-  { what: 'a 502 from the gateway', status: 502, body: html('502 Bad Gateway', 'The upstream server is not responding.'), headers: () => ({ 'content-type': 'text/html' }) },
-  { what: 'a 503 with Retry-After', status: 503, body: 'Service Unavailable', headers: () => ({ 'content-type': 'text/plain', 'retry-after': '1' }) },
+  {
+    what: 'a 404 without an OAuth body',
+    status: 404,
+    body: html('404 Not Found', 'The requested URL was not found on this server.'),
+    headers: () => ({ 'content-type': 'text/html' }),
+  },
+  {
+    what: 'a 405 without an OAuth body',
+    status: 405,
+    body: 'Method Not Allowed',
+    headers: () => ({ 'content-type': 'text/plain', allow: 'GET' }),
+  },
+  {
+    what: 'a 409 in plain text',
+    status: 409,
+    body: 'Conflict: request could not be processed',
+    headers: () => ({ 'content-type': 'text/plain' }),
+  },
+  {
+    what: 'a 502 from the gateway',
+    status: 502,
+    body: html('502 Bad Gateway', 'The upstream server is not responding.'),
+    headers: () => ({ 'content-type': 'text/html' }),
+  },
+  {
+    what: 'a 503 with Retry-After',
+    status: 503,
+    body: 'Service Unavailable',
+    headers: () => ({ 'content-type': 'text/plain', 'retry-after': '1' }),
+  },
 ];
 
 /** A proxy in front of an Apiax provider whose access tokens live 2 s; warmed up with one refresh. */
@@ -53,7 +84,12 @@ async function warmProxy(): Promise<{ fake: FakeProvider; proxy: RunningProxy; s
   const seed = fake.issueRefreshToken();
   const dir = mkdtempSync(join(tmpdir(), 'oauth-sidecar-outage-'));
   onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-  const auth = [`tokenWaitTimeoutMs: ${WAIT_MS}`, 'tokenRequestTimeoutMs: 2000', 'earlyRefreshFraction: 0.5', 'earlyRefreshSeconds: 0'].join('\n');
+  const auth = [
+    `tokenWaitTimeoutMs: ${WAIT_MS}`,
+    'tokenRequestTimeoutMs: 2000',
+    'earlyRefreshFraction: 0.5',
+    'earlyRefreshSeconds: 0',
+  ].join('\n');
   const proxy = await startProxy(configYaml(upstreamYaml(fake, { seed, auth }), fileTop(join(dir, 'tokens.json'))));
   expect(summarize(await ask(`${proxy.url}/apiax/warm`, 10_000))).toBe('200');
   return { fake, proxy, seed };
@@ -70,44 +106,56 @@ function newestRefreshToken(fake: FakeProvider): string {
 }
 
 describe('the token endpoint fails without rejecting the credential', () => {
-  it.each(OUTAGES)('$what: never written off, 503 TOKEN_ENDPOINT_UNAVAILABLE meanwhile, then refreshed with the same refresh token', async (outage) => {
-    const { fake, proxy, seed } = await warmProxy();
-    fake.failNextTokenCalls(1_000, outage.status, outage.body, outage.headers(fake));
-    const callsBefore = fake.counters.tokenCalls;
-    const current = newestRefreshToken(fake);
+  it.each(OUTAGES)(
+    '$what: never written off, 503 TOKEN_ENDPOINT_UNAVAILABLE meanwhile, then refreshed with the same refresh token',
+    async (outage) => {
+      const { fake, proxy, seed } = await warmProxy();
+      fake.failNextTokenCalls(1_000, outage.status, outage.body, outage.headers(fake));
+      const callsBefore = fake.counters.tokenCalls;
+      const current = newestRefreshToken(fake);
 
-    // The token runs out on the clock while every refresh meets the outage.
-    await waitUntil('the access token to run out', async () => (await readyz(proxy)).status === 503, 10_000);
-    expect(fake.counters.tokenCalls).toBeGreaterThan(callsBefore); // the outage was really met
-    const { body } = await readyz(proxy);
-    expect(body.notReady.apiax?.state).not.toBe('credential_dead');
-    expect(body.notReady.apiax?.reason).toMatch(/token endpoint/i);
-    expect(body.notReady.apiax?.reason).toContain(String(outage.status));
+      // The token runs out on the clock while every refresh meets the outage.
+      await waitUntil('the access token to run out', async () => (await readyz(proxy)).status === 503, 10_000);
+      expect(fake.counters.tokenCalls).toBeGreaterThan(callsBefore); // the outage was really met
+      const { body } = await readyz(proxy);
+      expect(body.notReady.apiax?.state).not.toBe('credential_dead');
+      expect(body.notReady.apiax?.reason).toMatch(/token endpoint/i);
+      expect(body.notReady.apiax?.reason).toContain(String(outage.status));
 
-    const answers = [];
-    for (let i = 0; i < 3; i++) answers.push(await ask(`${proxy.url}/apiax/during/${i}`, ANSWER_BOUND_MS));
-    expect(answers.filter((answer) => !isClear503(answer, ['TOKEN_ENDPOINT_UNAVAILABLE'])).map(summarize)).toEqual([]);
-    expect((await statusOf(proxy, 'apiax')).state).not.toBe('credential_dead');
-    expect(events(proxy, 'credential_dead')).toEqual([]);
-    expect(events(proxy, 'refresh_failed').length).toBeGreaterThan(0);
+      const answers = [];
+      for (let i = 0; i < 3; i++) answers.push(await ask(`${proxy.url}/apiax/during/${i}`, ANSWER_BOUND_MS));
+      expect(answers.filter((answer) => !isClear503(answer, ['TOKEN_ENDPOINT_UNAVAILABLE'])).map(summarize)).toEqual([]);
+      expect((await statusOf(proxy, 'apiax')).state).not.toBe('credential_dead');
+      expect(events(proxy, 'credential_dead')).toEqual([]);
+      expect(events(proxy, 'refresh_failed').length).toBeGreaterThan(0);
 
-    // The endpoint is back: the next retry (on the clock or from a request) refreshes.
-    fake.failNextTokenCalls(0, 200);
-    await waitUntil('a request to succeed again', async () => (await ask(`${proxy.url}/apiax/after`, ANSWER_BOUND_MS)).status === 200, 30_000);
-    expect(fake.timesPresented(current)).toBe(1); // processed once, successfully: the outage spent nothing
-    const presented = tokenForms(fake).slice(callsBefore).map((form) => form.get('refresh_token'));
-    expect(presented.filter((token) => token === current).length).toBeGreaterThan(1); // tried during the outage, then refreshed
-    expect(presented.slice(0, presented.indexOf(current) + 1).every((token) => token === current)).toBe(true);
-    expect(fake.timesPresented(seed)).toBe(1); // no re-seed
-    expect(fake.counters.reuseAttempts).toBe(0);
-    expect(fake.counters.invalidGrants).toBe(0);
-    expect(events(proxy, 'credential_dead')).toEqual([]);
-    expect((await readyz(proxy)).status).toBe(200);
-  }, 60_000);
+      // The endpoint is back: the next retry (on the clock or from a request) refreshes.
+      fake.failNextTokenCalls(0, 200);
+      await waitUntil(
+        'a request to succeed again',
+        async () => (await ask(`${proxy.url}/apiax/after`, ANSWER_BOUND_MS)).status === 200,
+        30_000,
+      );
+      expect(fake.timesPresented(current)).toBe(1); // processed once, successfully: the outage spent nothing
+      const presented = tokenForms(fake)
+        .slice(callsBefore)
+        .map((form) => form.get('refresh_token'));
+      expect(presented.filter((token) => token === current).length).toBeGreaterThan(1); // tried during the outage, then refreshed
+      expect(presented.slice(0, presented.indexOf(current) + 1).every((token) => token === current)).toBe(true);
+      expect(fake.timesPresented(seed)).toBe(1); // no re-seed
+      expect(fake.counters.reuseAttempts).toBe(0);
+      expect(fake.counters.invalidGrants).toBe(0);
+      expect(events(proxy, 'credential_dead')).toEqual([]);
+      expect((await readyz(proxy)).status).toBe(200);
+    },
+    60_000,
+  );
 
   it('control: a 400 with an OAuth invalid_grant body does write the credential off', async () => {
     const { fake, proxy } = await warmProxy();
-    fake.failNextTokenCalls(1_000, 400, JSON.stringify({ error: 'invalid_grant', error_description: 'Token is not active' }), { 'content-type': 'application/json' });
+    fake.failNextTokenCalls(1_000, 400, JSON.stringify({ error: 'invalid_grant', error_description: 'Token is not active' }), {
+      'content-type': 'application/json',
+    });
     await waitUntil('the credential to be written off', async () => (await statusOf(proxy, 'apiax')).state === 'credential_dead', 10_000);
     expect(events(proxy, 'credential_dead')).toHaveLength(1);
     const { status, body } = await readyz(proxy);

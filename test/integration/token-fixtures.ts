@@ -38,7 +38,13 @@ export function upstreamYaml(fake: FakeProvider, options: UpstreamOptions): stri
     ...(options.seed === null ? [] : [`refreshToken: ${options.seed}`]),
     ...lines(options.auth),
   ];
-  return [`${name}:`, `  target: ${fake.apiBaseUrl}`, ...lines(options.upstream).map((l) => `  ${l}`), '  auth:', ...auth.map((l) => `    ${l}`)].join('\n');
+  return [
+    `${name}:`,
+    `  target: ${fake.apiBaseUrl}`,
+    ...lines(options.upstream).map((l) => `  ${l}`),
+    '  auth:',
+    ...auth.map((l) => `    ${l}`),
+  ].join('\n');
 }
 
 function lines(text: string | undefined): string[] {
@@ -76,7 +82,10 @@ export async function setup(kind: ProviderKind, options: SetupOptions = {}): Pro
   const name = options.name ?? kind;
   const proxy = await startProxy(configYaml(upstreamYaml(fake, { ...options, seed, name }), options.top ?? MEMORY_TOP));
   const call = (path: string, init: RequestInit = {}) =>
-    fetch(`${proxy.url}/${name}${path}`, { ...init, headers: { accept: 'application/json', ...(init.headers as Record<string, string> | undefined) } });
+    fetch(`${proxy.url}/${name}${path}`, {
+      ...init,
+      headers: { accept: 'application/json', ...(init.headers as Record<string, string> | undefined) },
+    });
   return { fake, proxy, seed, name, call };
 }
 
@@ -87,9 +96,14 @@ export async function statusOf(proxy: RunningProxy, upstream: string): Promise<T
   return found;
 }
 
-export async function readyz(proxy: RunningProxy): Promise<{ status: number; body: { ready: boolean; notReady: Record<string, { state: string; reason?: string }> } }> {
+export async function readyz(
+  proxy: RunningProxy,
+): Promise<{ status: number; body: { ready: boolean; notReady: Record<string, { state: string; reason?: string }> } }> {
   const response = await fetch(`${proxy.adminUrl}/readyz`);
-  return { status: response.status, body: (await response.json()) as { ready: boolean; notReady: Record<string, { state: string; reason?: string }> } };
+  return {
+    status: response.status,
+    body: (await response.json()) as { ready: boolean; notReady: Record<string, { state: string; reason?: string }> },
+  };
 }
 
 export async function metricsText(proxy: RunningProxy): Promise<string> {

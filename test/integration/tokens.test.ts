@@ -19,7 +19,11 @@ interface PresetCase {
 
 const presetCases: PresetCase[] = [
   { label: 'collaborate, JSON body, expires_in as a number', kind: 'collaborate', options: { format: 'json', expiresInAs: 'number' } },
-  { label: 'collaborate, XML body, expires_in as a numeric string', kind: 'collaborate', options: { format: 'xml', expiresInAs: 'string' } },
+  {
+    label: 'collaborate, XML body, expires_in as a numeric string',
+    kind: 'collaborate',
+    options: { format: 'xml', expiresInAs: 'string' },
+  },
   { label: 'apiax, expires_in as an epoch in seconds', kind: 'apiax', options: { expiresInAs: 'epoch-seconds' } },
   { label: 'apiax, expires_in as an epoch in milliseconds', kind: 'apiax', options: { expiresInAs: 'epoch-ms' } },
   { label: 'v3, flat body, expires_in as a number', kind: 'v3', options: {} },
@@ -176,7 +180,11 @@ describe('transient token endpoint failures', () => {
     fake.failNextTokenCalls(2, 503);
     const proxy = await startProxy(configYaml(upstreamYaml(fake, { seed: fake.issueRefreshToken() }), MEMORY_TOP));
 
-    await eventually(async () => (await readyz(proxy)).body.notReady.collaborate?.reason?.includes('503') === true, 3000, 'readyz to name the 503');
+    await eventually(
+      async () => (await readyz(proxy)).body.notReady.collaborate?.reason?.includes('503') === true,
+      3000,
+      'readyz to name the 503',
+    );
     const notReady = await readyz(proxy);
     expect(notReady.status).toBe(503);
     expect(notReady.body.ready).toBe(false);
@@ -194,7 +202,11 @@ describe('transient token endpoint failures', () => {
     const tokenUrl = fake.tokenUrl.replace(/:\d+\//, `:${port}/`);
     const proxy = await startProxy(configYaml(upstreamYaml(fake, { seed: fake.issueRefreshToken(), tokenUrl }), MEMORY_TOP));
 
-    await eventually(async () => (await readyz(proxy)).body.notReady.apiax?.reason?.includes('ECONNREFUSED') === true, 3000, 'readyz to name the refused connection');
+    await eventually(
+      async () => (await readyz(proxy)).body.notReady.apiax?.reason?.includes('ECONNREFUSED') === true,
+      3000,
+      'readyz to name the refused connection',
+    );
     const refused = await fetch(`${proxy.url}/apiax/x`);
     expect(refused.status).toBe(503);
     expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('TOKEN_ENDPOINT_UNAVAILABLE');

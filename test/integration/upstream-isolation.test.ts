@@ -27,9 +27,12 @@ async function startTwoRoutes(one: UpstreamHandler, two: UpstreamHandler) {
   onTestFinished(() => provider.close());
   const upstreamOne = await startPlainUpstream(one);
   const upstreamTwo = await startPlainUpstream(two);
-  const auth = (refreshToken: string) => `  auth:\n    preset: apiax\n    tokenUrl: ${provider.tokenUrl}\n    refreshToken: ${refreshToken}`;
+  const auth = (refreshToken: string) =>
+    `  auth:\n    preset: apiax\n    tokenUrl: ${provider.tokenUrl}\n    refreshToken: ${refreshToken}`;
   const proxy = await startProxy(
-    configYaml(`one:\n  target: ${upstreamOne.origin}/base\n${auth(provider.issueRefreshToken())}\ntwo:\n  target: ${upstreamTwo.origin}\n${auth(provider.issueRefreshToken())}`),
+    configYaml(
+      `one:\n  target: ${upstreamOne.origin}/base\n${auth(provider.issueRefreshToken())}\ntwo:\n  target: ${upstreamTwo.origin}\n${auth(provider.issueRefreshToken())}`,
+    ),
   );
   return { proxy, upstreamOne, upstreamTwo };
 }
@@ -38,10 +41,14 @@ describe('upstream isolation: cookies', () => {
   it("confines an upstream's cookies to its route (Path under /up, Domain dropped), other attributes and values intact", async () => {
     const { routeUrl } = await startRoutedProxy({
       handler: answering(200, [
-        'Set-Cookie', 'a=1; Path=/; Domain=127.0.0.1; HttpOnly',
-        'Set-Cookie', 'b=x%3Dy; Path=/base/docs; SameSite=Lax',
-        'Set-Cookie', 'c=3',
-        'Content-Length', '0',
+        'Set-Cookie',
+        'a=1; Path=/; Domain=127.0.0.1; HttpOnly',
+        'Set-Cookie',
+        'b=x%3Dy; Path=/base/docs; SameSite=Lax',
+        'Set-Cookie',
+        'c=3',
+        'Content-Length',
+        '0',
       ]),
     });
     const res = await send(`${routeUrl}/docs/1`);
@@ -50,7 +57,10 @@ describe('upstream isolation: cookies', () => {
   });
 
   it('gives two upstreams that both set Path=/ cookies confined to their own routes', async () => {
-    const { proxy } = await startTwoRoutes(answering(200, { 'set-cookie': 'sid=one; Path=/' }), answering(200, { 'set-cookie': 'sid=two; Path=/' }));
+    const { proxy } = await startTwoRoutes(
+      answering(200, { 'set-cookie': 'sid=one; Path=/' }),
+      answering(200, { 'set-cookie': 'sid=two; Path=/' }),
+    );
     expect((await send(`${proxy.url}/one/x`)).headers['set-cookie']).toEqual(['sid=one; Path=/one/']);
     expect((await send(`${proxy.url}/two/x`)).headers['set-cookie']).toEqual(['sid=two; Path=/two/']);
   });
@@ -64,7 +74,9 @@ describe('upstream isolation: cookies', () => {
   });
 
   it('scopes the cookies of a held rejection that is sent as it came (no newer token to replay with)', async () => {
-    const { routeUrl, provider, upstream } = await startRoutedProxy({ handler: answering(401, { 'set-cookie': 'a=1; Path=/', location: '/base/login' }) });
+    const { routeUrl, provider, upstream } = await startRoutedProxy({
+      handler: answering(401, { 'set-cookie': 'a=1; Path=/', location: '/base/login' }),
+    });
     expect((await send(`${routeUrl}/warm`)).status).toBe(401); // first token taken and rejected; replayed once
     provider.failNextTokenCalls(10, 400, JSON.stringify({ error: 'invalid_grant' }), { 'content-type': 'application/json' });
     const res = await send(`${routeUrl}/x`);

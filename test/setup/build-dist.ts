@@ -35,7 +35,11 @@ function mtimeOrZero(path: string): number {
 }
 
 function fresh(): boolean {
-  const sources = Math.max(newestMtime(join(repoRoot, 'src')), newestMtime(join(repoRoot, 'tsconfig.build.json')), newestMtime(join(repoRoot, 'tsconfig.json')));
+  const sources = Math.max(
+    newestMtime(join(repoRoot, 'src')),
+    newestMtime(join(repoRoot, 'tsconfig.build.json')),
+    newestMtime(join(repoRoot, 'tsconfig.json')),
+  );
   return mtimeOrZero(mainJs) > sources;
 }
 
@@ -59,7 +63,8 @@ async function lock(): Promise<() => void> {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
     if (Date.now() - mtimeOrZero(lockDir) > STALE_LOCK_MS) removeStaleLock();
-    else if (Date.now() > deadline) throw new Error(`another test run has been building dist/ for minutes (lock ${lockDir}); remove the lock if no build runs`);
+    else if (Date.now() > deadline)
+      throw new Error(`another test run has been building dist/ for minutes (lock ${lockDir}); remove the lock if no build runs`);
     else await sleep(200);
   }
 }
@@ -70,11 +75,13 @@ export default async function buildDist(): Promise<void> {
   try {
     if (fresh()) return; // another run built it while we waited
     const tsc = join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
-    await promisify(execFile)(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: repoRoot }).catch((error: { stdout?: string; stderr?: string }) => {
-      // tsc writes dist/ even when it reports errors: date it back so that the next run builds again.
-      if (mtimeOrZero(mainJs) > 0) utimesSync(mainJs, 0, 0);
-      throw new Error(`npm run build failed:\n${error.stdout ?? ''}${error.stderr ?? ''}`);
-    });
+    await promisify(execFile)(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: repoRoot }).catch(
+      (error: { stdout?: string; stderr?: string }) => {
+        // tsc writes dist/ even when it reports errors: date it back so that the next run builds again.
+        if (mtimeOrZero(mainJs) > 0) utimesSync(mainJs, 0, 0);
+        throw new Error(`npm run build failed:\n${error.stdout ?? ''}${error.stderr ?? ''}`);
+      },
+    );
   } finally {
     unlock();
   }

@@ -5,7 +5,18 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -91,7 +102,10 @@ function parseAssignments(args: string): Array<[string, string]> {
     const [name = '', ...value] = args.split(/\s+/);
     return [[name, value.join(' ')]];
   }
-  return [...args.matchAll(/([^\s=]+)(?:=("(?:[^"\\]|\\.)*"|'[^']*'|\S*))?/g)].map(([, name = '', value = '']) => [name, value.replace(/^(["'])(.*)\1$/, '$2')]);
+  return [...args.matchAll(/([^\s=]+)(?:=("(?:[^"\\]|\\.)*"|'[^']*'|\S*))?/g)].map(([, name = '', value = '']) => [
+    name,
+    value.replace(/^(["'])(.*)\1$/, '$2'),
+  ]);
 }
 
 interface Context {
@@ -106,23 +120,34 @@ function context(text: string): Context {
   const stages = parseDockerfile(text);
   const raw = parseYaml(readFileSync(containerConfigPath, 'utf8')) as { listen: string; admin: string; store: { path: string } };
   const port = (hostPort: string) => Number(hostPort.slice(hostPort.lastIndexOf(':') + 1));
-  return { stages, final: stages.at(-1)!, listenPort: port(raw.listen), adminPort: port(raw.admin), storeDir: posix.dirname(raw.store.path) };
+  return {
+    stages,
+    final: stages.at(-1)!,
+    listenPort: port(raw.listen),
+    adminPort: port(raw.admin),
+    storeDir: posix.dirname(raw.store.path),
+  };
 }
 
 const find = (stage: Stage, keyword: string) => stage.instructions.filter((instruction) => instruction.keyword === keyword);
 const indexOf = (stage: Stage, keyword: string) => stage.instructions.findIndex((instruction) => instruction.keyword === keyword);
 /** WORKDIR in effect at instruction `index` of the stage (relative WORKDIRs resolve against the previous one). */
 function workdirAt(stage: Stage, index: number): string {
-  return stage.instructions.slice(0, index).filter((i) => i.keyword === 'WORKDIR').reduce((dir, i) => posix.resolve(dir, i.args), '/');
+  return stage.instructions
+    .slice(0, index)
+    .filter((i) => i.keyword === 'WORKDIR')
+    .reduce((dir, i) => posix.resolve(dir, i.args), '/');
 }
 /** COPY/ADD instructions with the WORKDIR each one resolves its destination against. */
-const copies = (stage: Stage) => stage.instructions.flatMap((i, index) => {
-  if (i.keyword !== 'COPY' && i.keyword !== 'ADD') return [];
-  const parts = i.exec ?? i.args.split(/\s+/);
-  return [{ from: i.flags.from, sources: parts.slice(0, -1), dest: parts.at(-1)!, workdir: workdirAt(stage, index) }];
-});
+const copies = (stage: Stage) =>
+  stage.instructions.flatMap((i, index) => {
+    if (i.keyword !== 'COPY' && i.keyword !== 'ADD') return [];
+    const parts = i.exec ?? i.args.split(/\s+/);
+    return [{ from: i.flags.from, sources: parts.slice(0, -1), dest: parts.at(-1)!, workdir: workdirAt(stage, index) }];
+  });
 const secretLike = /(secret|password|token|key)/i;
-const nodeLts = /^node:(20|22|24)(\.\d+)*-(bookworm-|bullseye-|trixie-)?slim(@sha256:[0-9a-f]{64})?$|^gcr\.io\/distroless\/nodejs(20|22|24)-debian\d+(:[\w.-]+)?(@sha256:[0-9a-f]{64})?$/;
+const nodeLts =
+  /^node:(20|22|24)(\.\d+)*-(bookworm-|bullseye-|trixie-)?slim(@sha256:[0-9a-f]{64})?$|^gcr\.io\/distroless\/nodejs(20|22|24)-debian\d+(:[\w.-]+)?(@sha256:[0-9a-f]{64})?$/;
 
 /** Each rule returns a problem, or undefined when the Dockerfile is right. */
 const rules: Record<string, (c: Context) => string | undefined> = {
@@ -138,7 +163,8 @@ const rules: Record<string, (c: Context) => string | undefined> = {
     return runs.every((index) => index > last.index) ? undefined : 'USER comes after ENTRYPOINT/CMD';
   },
   'no ARG or ENV looks like a secret': (c) => {
-    const found = c.stages.flatMap((stage) => stage.instructions)
+    const found = c.stages
+      .flatMap((stage) => stage.instructions)
       .filter((i) => i.keyword === 'ARG' || i.keyword === 'ENV')
       .flatMap((i) => parseAssignments(i.args).map(([name, value]) => ({ keyword: i.keyword, name, value })))
       .filter(({ name, value }) => secretLike.test(name) || secretLike.test(value));
@@ -153,8 +179,12 @@ const rules: Record<string, (c: Context) => string | undefined> = {
     const expected = posix.resolve(workdir, pkg.bin['oauth-sidecar']!);
     if (script !== expected) return `ENTRYPOINT runs ${script}, package.json bin is ${expected}`;
     const binDir = posix.dirname(expected);
-    const copied = copies(c.final).some((copy) =>
-      copy.from === undefined && copy.sources.some((source) => source.replace(/\/$/, '') === 'bin') && posix.resolve(copy.workdir, copy.dest) === binDir);
+    const copied = copies(c.final).some(
+      (copy) =>
+        copy.from === undefined &&
+        copy.sources.some((source) => source.replace(/\/$/, '') === 'bin') &&
+        posix.resolve(copy.workdir, copy.dest) === binDir,
+    );
     return copied ? undefined : `bin/ is not copied to ${binDir}`;
   },
   'ENTRYPOINT and CMD are exec form (node is PID 1 and gets SIGTERM)': (c) => {
@@ -174,7 +204,9 @@ const rules: Record<string, (c: Context) => string | undefined> = {
     return shipped?.dest === configPath ? undefined : `CMD reads ${configPath}, deploy/docker/proxy.yaml is copied to ${shipped?.dest}`;
   },
   'EXPOSE matches the ports in deploy/docker/proxy.yaml': (c) => {
-    const exposed = find(c.final, 'EXPOSE').flatMap((i) => i.args.split(/\s+/)).map((port) => Number(port.replace(/\/tcp$/, '')));
+    const exposed = find(c.final, 'EXPOSE')
+      .flatMap((i) => i.args.split(/\s+/))
+      .map((port) => Number(port.replace(/\/tcp$/, '')));
     const missing = [c.listenPort, c.adminPort].filter((port) => !exposed.includes(port));
     if (!exposed.includes(8080) || !exposed.includes(9901)) return `EXPOSE ${exposed.join(' ')} lacks 8080 or 9901`;
     return missing.length === 0 ? undefined : `proxy.yaml ports ${missing.join(', ')} not exposed`;
@@ -200,8 +232,13 @@ const rules: Record<string, (c: Context) => string | undefined> = {
           if (relative === '' || /^(src|test)(\/|$)|\.ts$/.test(relative)) problems.push(`copies ${source} from ${copy.from}`);
         }
         if (!source.includes('node_modules')) continue;
-        const runs = from ? find(from, 'RUN').map((i) => i.args).join('\n') : '';
-        if (!/npm (ci|install|prune)\b[^\n]*--omit=dev|npm prune\b[^\n]*--production/.test(runs)) problems.push(`node_modules from ${copy.from ?? 'the context'}, which keeps dev dependencies`);
+        const runs = from
+          ? find(from, 'RUN')
+              .map((i) => i.args)
+              .join('\n')
+          : '';
+        if (!/npm (ci|install|prune)\b[^\n]*--omit=dev|npm prune\b[^\n]*--production/.test(runs))
+          problems.push(`node_modules from ${copy.from ?? 'the context'}, which keeps dev dependencies`);
       }
     }
     return problems.length === 0 ? undefined : problems.join('; ');
@@ -230,14 +267,26 @@ const mutants: Array<[string, string | RegExp, string]> = [
   ['ENTRYPOINT runs the package bin with node', 'COPY bin/ ./bin/\nCOPY package.json', 'COPY package.json'],
   ['ENTRYPOINT runs the package bin with node', 'ENTRYPOINT ["node",', 'ENTRYPOINT ["npm", "exec",'],
   ['ENTRYPOINT and CMD are exec form (node is PID 1 and gets SIGTERM)', /ENTRYPOINT \[.*\]/, 'ENTRYPOINT node /app/bin/oauth-sidecar.js'],
-  ['ENTRYPOINT and CMD are exec form (node is PID 1 and gets SIGTERM)', /CMD \["serve".*\]/, 'CMD serve --config /etc/oauth-sidecar/proxy.yaml'],
+  [
+    'ENTRYPOINT and CMD are exec form (node is PID 1 and gets SIGTERM)',
+    /CMD \["serve".*\]/,
+    'CMD serve --config /etc/oauth-sidecar/proxy.yaml',
+  ],
   ['STOPSIGNAL is SIGTERM', 'STOPSIGNAL SIGTERM', 'STOPSIGNAL SIGKILL'],
   ['CMD serves the config the image ships', '"--config", "/etc/oauth-sidecar/proxy.yaml"', '"--config", "/app/proxy.yaml"'],
   ['EXPOSE matches the ports in deploy/docker/proxy.yaml', 'EXPOSE 8080 9901', 'EXPOSE 8080'],
-  ['HEALTHCHECK calls /healthz on the admin port with node', /CMD \["node", "-e", "fetch.*\]/, 'CMD ["curl", "-f", "http://127.0.0.1:9901/healthz"]'],
+  [
+    'HEALTHCHECK calls /healthz on the admin port with node',
+    /CMD \["node", "-e", "fetch.*\]/,
+    'CMD ["curl", "-f", "http://127.0.0.1:9901/healthz"]',
+  ],
   ['HEALTHCHECK calls /healthz on the admin port with node', '9901/healthz', '9901/readyz'],
   ['HEALTHCHECK calls /healthz on the admin port with node', '127.0.0.1:9901/healthz', '127.0.0.1:8080/healthz'],
-  ['final stage ships no sources, tests or dev dependencies', 'COPY --from=prod-deps /build/node_modules/', 'COPY --from=build /build/node_modules/'],
+  [
+    'final stage ships no sources, tests or dev dependencies',
+    'COPY --from=prod-deps /build/node_modules/',
+    'COPY --from=build /build/node_modules/',
+  ],
   ['final stage ships no sources, tests or dev dependencies', 'COPY package.json ./', 'COPY . ./'],
   ['final stage ships no sources, tests or dev dependencies', 'COPY package.json ./', 'COPY --from=build /build/src/ ./src/'],
   ['final stage ships no sources, tests or dev dependencies', 'COPY package.json ./', 'COPY --from=build /build/ ./'],
@@ -286,13 +335,19 @@ describe('deploy/docker/proxy.yaml', () => {
     const commands = block.split('\n').filter((line) => line.trim() !== '' && !line.includes('oauth-sidecar.js'));
     expect(commands.join('\n')).toContain('sha256sum');
     // docs/kubernetes.md (where the README links for Docker) gives the same commands.
-    const section = /^## Publish the proxy port with a client key\n[\s\S]*?(?=^## )/m.exec(readFileSync(join(root, 'docs/kubernetes.md'), 'utf8'))?.[0] ?? '';
+    const section =
+      /^## Publish the proxy port with a client key\n[\s\S]*?(?=^## )/m.exec(readFileSync(join(root, 'docs/kubernetes.md'), 'utf8'))?.[0] ??
+      '';
     for (const line of block.split('\n').filter((l) => l.trim() !== '')) expect(section).toContain(line);
     const dir = mkdtempSync(join(tmpdir(), 'docker-readme-'));
     try {
       mkdirSync(join(dir, 'deploy/docker'), { recursive: true });
       writeFileSync(join(dir, 'deploy/docker/proxy.yaml'), readFileSync(containerConfigPath));
-      const run = spawnSync('bash', ['--norc', '--noprofile', '-euc', `${commands.join('\n')}\nprintf %s "$KEY"`], { cwd: dir, encoding: 'utf8', timeout: 10_000 });
+      const run = spawnSync('bash', ['--norc', '--noprofile', '-euc', `${commands.join('\n')}\nprintf %s "$KEY"`], {
+        cwd: dir,
+        encoding: 'utf8',
+        timeout: 10_000,
+      });
       expect(run.stderr).toBe('');
       expect(run.status).toBe(0);
       const key = run.stdout;
@@ -301,7 +356,10 @@ describe('deploy/docker/proxy.yaml', () => {
       const published = loadConfigFile(join(dir, 'proxy.published.yaml'), { env: {} });
       const image = loadConfigFile(containerConfigPath, { env: {} });
       expect(published.listen).toEqual({ host: '0.0.0.0', port: 8080 });
-      expect(published.inboundAuth).toEqual({ header: 'x-sidecar-key', keys: [{ name: 'my-app', sha256: createHash('sha256').update(key).digest('hex') }] });
+      expect(published.inboundAuth).toEqual({
+        header: 'x-sidecar-key',
+        keys: [{ name: 'my-app', sha256: createHash('sha256').update(key).digest('hex') }],
+      });
       expect({ ...published, source: '', listen: image.listen, inboundAuth: image.inboundAuth }).toEqual({ ...image, source: '' });
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -322,14 +380,20 @@ describe('deploy/docker/proxy.yaml', () => {
   it('references every credential as an optional ${VAR:-}', () => {
     const raw = parseYaml(readFileSync(containerConfigPath, 'utf8')) as { upstreams: Record<string, { auth: Record<string, unknown> }> };
     const credentials = Object.values(raw.upstreams).flatMap(({ auth }) =>
-      Object.entries(auth).filter(([key]) => ['clientId', 'clientSecret', 'refreshToken', 'username', 'password', 'tppToken'].includes(key)));
+      Object.entries(auth).filter(([key]) =>
+        ['clientId', 'clientSecret', 'refreshToken', 'username', 'password', 'tppToken'].includes(key),
+      ),
+    );
     expect(credentials.length).toBeGreaterThan(0);
     for (const [key, value] of credentials) expect({ key, value }).toEqual({ key, value: expect.stringMatching(/^\$\{[A-Z0-9_]+:-\}$/) });
   });
 });
 
 describe('.dockerignore', () => {
-  const patterns = readFileSync(join(root, '.dockerignore'), 'utf8').split(/\r?\n/).map((line) => line.trim()).filter((line) => line && !line.startsWith('#'));
+  const patterns = readFileSync(join(root, '.dockerignore'), 'utf8')
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('#'));
 
   /** Docker's rules, simplified: patterns are relative to the context root, later `!` exceptions re-include. */
   const ignored = (path: string) => {
@@ -337,24 +401,43 @@ describe('.dockerignore', () => {
     for (const pattern of patterns) {
       const exception = pattern.startsWith('!');
       const glob = pattern.replace(/^!/, '').replace(/^\//, '').replace(/\/$/, '');
-      const source = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*\*\/?/g, '\0').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]').replace(/\0/g, '(.*/)?');
+      const source = glob
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*\*\/?/g, '\0')
+        .replace(/\*/g, '[^/]*')
+        .replace(/\?/g, '[^/]')
+        .replace(/\0/g, '(.*/)?');
       if (new RegExp(`^${source}(/.*)?$`).test(path)) result = !exception;
     }
     return result;
   };
 
   it('keeps node_modules, .git, tests, data and env files out', () => {
-    for (const entry of ['node_modules', '.git', 'test', 'data', '.env', 'coverage', 'bench', 'dist']) expect({ entry, listed: patterns.includes(entry) }).toEqual({ entry, listed: true });
-    for (const path of ['node_modules/yaml/package.json', '.git/HEAD', 'test/static/dockerfile.test.ts', 'data/tokens.json', '.env.local', 'proxy.yaml', 'deploy/tls.key']) {
+    for (const entry of ['node_modules', '.git', 'test', 'data', '.env', 'coverage', 'bench', 'dist'])
+      expect({ entry, listed: patterns.includes(entry) }).toEqual({ entry, listed: true });
+    for (const path of [
+      'node_modules/yaml/package.json',
+      '.git/HEAD',
+      'test/static/dockerfile.test.ts',
+      'data/tokens.json',
+      '.env.local',
+      'proxy.yaml',
+      'deploy/tls.key',
+    ]) {
       expect({ path, ignored: ignored(path) }).toEqual({ path, ignored: true });
     }
   });
 
   it('lets in every file the Dockerfile copies from the context', () => {
-    const sources = context(dockerfileText).stages.flatMap((stage) => copies(stage)).filter((copy) => copy.from === undefined).flatMap((copy) => copy.sources);
+    const sources = context(dockerfileText)
+      .stages.flatMap((stage) => copies(stage))
+      .filter((copy) => copy.from === undefined)
+      .flatMap((copy) => copy.sources);
     const files = sources.flatMap((source) => {
       const path = join(root, source);
-      return statSync(path).isDirectory() ? readdirSync(path, { recursive: true, encoding: 'utf8' }).map((file) => posix.join(source.replace(/\/$/, ''), file)) : [source];
+      return statSync(path).isDirectory()
+        ? readdirSync(path, { recursive: true, encoding: 'utf8' }).map((file) => posix.join(source.replace(/\/$/, ''), file))
+        : [source];
     });
     expect(files).toContain('deploy/docker/proxy.yaml');
     expect(files.filter(ignored)).toEqual([]);
@@ -363,7 +446,9 @@ describe('.dockerignore', () => {
 
 describe('deploy/build-image.sh', () => {
   const temps: string[] = [];
-  afterAll(() => { for (const dir of temps) rmSync(dir, { recursive: true, force: true }); });
+  afterAll(() => {
+    for (const dir of temps) rmSync(dir, { recursive: true, force: true });
+  });
 
   /** A PATH with only the tools the script needs besides the builders, plus the given fake builders. */
   function pathWith(fakes: Record<string, string>): { path: string; log: string } {
@@ -411,13 +496,37 @@ describe('deploy/build-image.sh', () => {
     expect(result.status).toBe(0);
     const [cwd, ...argv] = readFileSync(log, 'utf8').trim().split('\n');
     expect(cwd).toBe(root.replace(/\/$/, ''));
-    expect(argv).toEqual(['build', '--file', 'Dockerfile', '--tag', `oauth-sidecar:${pkg.version}`, '--build-arg', `VERSION=${pkg.version}`, '--build-arg', 'REVISION=unknown', '.']);
+    expect(argv).toEqual([
+      'build',
+      '--file',
+      'Dockerfile',
+      '--tag',
+      `oauth-sidecar:${pkg.version}`,
+      '--build-arg',
+      `VERSION=${pkg.version}`,
+      '--build-arg',
+      'REVISION=unknown',
+      '.',
+    ]);
   });
 
   it('falls back to buildah (docker image format, so HEALTHCHECK is kept) with the given tag', () => {
     const { path, log } = pathWith({ docker: 'exit 1', buildah: `printf '%s\\n' "$@" > "$(dirname "$0")/calls.log"` });
     const result = run(path, ['registry.example/oauth-sidecar:test']);
     expect(result.status).toBe(0);
-    expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual(['bud', '--format', 'docker', '--file', 'Dockerfile', '--tag', 'registry.example/oauth-sidecar:test', '--build-arg', `VERSION=${pkg.version}`, '--build-arg', 'REVISION=unknown', '.']);
+    expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual([
+      'bud',
+      '--format',
+      'docker',
+      '--file',
+      'Dockerfile',
+      '--tag',
+      'registry.example/oauth-sidecar:test',
+      '--build-arg',
+      `VERSION=${pkg.version}`,
+      '--build-arg',
+      'REVISION=unknown',
+      '.',
+    ]);
   });
 });

@@ -38,11 +38,25 @@ describe('the hand-built access line', () => {
     expect(lines[1]?.endsWith('}\n')).toBe(true);
   });
 
-  it('carries a child logger\'s bindings, an error code and an aborted response; leaves out what is unknown', () => {
+  it("carries a child logger's bindings, an error code and an aborted response; leaves out what is unknown", () => {
     const { logger, lines } = capture();
-    createAccessLog(logger.child({ replica: 'r1' }))({ ...entry, upstream: undefined, generation: undefined, error: 'ROUTE_NOT_FOUND', status: 404, aborted: true });
+    createAccessLog(logger.child({ replica: 'r1' }))({
+      ...entry,
+      upstream: undefined,
+      generation: undefined,
+      error: 'ROUTE_NOT_FOUND',
+      status: 404,
+      aborted: true,
+    });
     const line = JSON.parse(lines[0] ?? '') as Record<string, unknown>;
-    expect(line).toMatchObject({ service: 'oauth-sidecar', replica: 'r1', error: 'ROUTE_NOT_FOUND', status: 404, aborted: true, msg: 'request' });
+    expect(line).toMatchObject({
+      service: 'oauth-sidecar',
+      replica: 'r1',
+      error: 'ROUTE_NOT_FOUND',
+      status: 404,
+      aborted: true,
+      msg: 'request',
+    });
     expect(line).not.toHaveProperty('upstream');
     expect(line).not.toHaveProperty('generation');
   });
@@ -70,6 +84,13 @@ describe('an access log on a logger made elsewhere', () => {
     const lines: string[] = [];
     const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
     createAccessLog(logger)(entry);
-    expect(JSON.parse(lines[0] ?? '{}')).toMatchObject({ msg: 'request', reqId: entry.reqId, upstream: 'apiax', status: 201, replayed: true, generation: 7 });
+    expect(JSON.parse(lines[0] ?? '{}')).toMatchObject({
+      msg: 'request',
+      reqId: entry.reqId,
+      upstream: 'apiax',
+      status: 201,
+      replayed: true,
+      generation: 7,
+    });
   });
 });

@@ -58,7 +58,10 @@ describe('admin listener error answers', () => {
   });
 
   it('a failed metrics collection answers 500 INTERNAL through the same writer', async () => {
-    const url = await startAdmin({ metrics: () => Promise.reject(new Error('collector broke')), contentType: Registry.PROMETHEUS_CONTENT_TYPE });
+    const url = await startAdmin({
+      metrics: () => Promise.reject(new Error('collector broke')),
+      contentType: Registry.PROMETHEUS_CONTENT_TYPE,
+    });
     const response = await send(`${url}/metrics`);
     expect(response.status).toBe(500);
     expect(registeredError(response)).toMatchObject({ code: 'INTERNAL', message: 'metrics collection failed' });

@@ -23,7 +23,13 @@ afterEach(() => {
 });
 
 describe('classifyTokenError: dead credentials', () => {
-  for (const description of ['Token is not active', 'Session not active', 'Stale token', 'Maximum allowed refresh token reuse exceeded', 'Invalid refresh token']) {
+  for (const description of [
+    'Token is not active',
+    'Session not active',
+    'Stale token',
+    'Maximum allowed refresh token reuse exceeded',
+    'Invalid refresh token',
+  ]) {
     it(`Keycloak 400 invalid_grant "${description}" → credential_dead`, () => {
       const error = classifyTokenError(400, keycloak(description), undefined, hide);
       expect(error).toBeInstanceOf(TokenEndpointError);
@@ -35,7 +41,12 @@ describe('classifyTokenError: dead credentials', () => {
   }
 
   it('invalid_grant in XML (a Collaborate instance answering in its own format) → credential_dead', () => {
-    const error = classifyTokenError(400, '<OAuthError><error>invalid_grant</error><error_description>expired</error_description></OAuthError>', undefined, hide);
+    const error = classifyTokenError(
+      400,
+      '<OAuthError><error>invalid_grant</error><error_description>expired</error_description></OAuthError>',
+      undefined,
+      hide,
+    );
     expect(error.kind).toBe('credential_dead');
     expect(error.providerCode).toBe('invalid_grant');
   });
@@ -52,11 +63,15 @@ describe('classifyTokenError: dead credentials', () => {
   });
 
   it('the same v3 envelope without the v3 preset is no verdict (another provider could send anything)', () => {
-    expect(classifyTokenError(400, v3Envelope(400, 'error.oauth.code.expired', 'Oauth code expired'), undefined, hide).kind).toBe('transient');
+    expect(classifyTokenError(400, v3Envelope(400, 'error.oauth.code.expired', 'Oauth code expired'), undefined, hide).kind).toBe(
+      'transient',
+    );
   });
 
   it('a v3 request-validation envelope is no verdict on the token', () => {
-    expect(classifyTokenError(400, v3Envelope(400, 'error.validation', 'grant_type missing'), undefined, hide, presets.v3).kind).toBe('transient');
+    expect(classifyTokenError(400, v3Envelope(400, 'error.validation', 'grant_type missing'), undefined, hide, presets.v3).kind).toBe(
+      'transient',
+    );
   });
 });
 
@@ -81,7 +96,8 @@ describe('classifyTokenError: firewalls, redirects and routing errors are outage
   }
 
   it('a gateway 500/502/504 may have passed the grant on: the refresh token may be spent', () => {
-    for (const status of [500, 502, 504]) expect(classifyTokenError(status, '<html>Bad Gateway</html>', undefined, hide).grantMayBeSpent).toBe(true);
+    for (const status of [500, 502, 504])
+      expect(classifyTokenError(status, '<html>Bad Gateway</html>', undefined, hide).grantMayBeSpent).toBe(true);
     for (const status of [503, 429]) expect(classifyTokenError(status, '', undefined, hide).grantMayBeSpent).toBe(false);
   });
 
@@ -94,7 +110,12 @@ describe('classifyTokenError: firewalls, redirects and routing errors are outage
 
 describe('classifyTokenError: rejected clients', () => {
   it('Keycloak 401 invalid_client → client_rejected', () => {
-    const error = classifyTokenError(401, JSON.stringify({ error: 'invalid_client', error_description: 'Invalid client credentials' }), undefined, hide);
+    const error = classifyTokenError(
+      401,
+      JSON.stringify({ error: 'invalid_client', error_description: 'Invalid client credentials' }),
+      undefined,
+      hide,
+    );
     expect(error.kind).toBe('client_rejected');
     expect(error.providerCode).toBe('invalid_client');
   });
@@ -113,7 +134,9 @@ describe('classifyTokenError: rejected clients', () => {
   });
 
   it('v3 401 envelope (error.apikey.missing) with the v3 preset → client_rejected', () => {
-    expect(classifyTokenError(401, v3Envelope(401, 'error.apikey.missing', 'API key missing'), undefined, hide, presets.v3).kind).toBe('client_rejected');
+    expect(classifyTokenError(401, v3Envelope(401, 'error.apikey.missing', 'API key missing'), undefined, hide, presets.v3).kind).toBe(
+      'client_rejected',
+    );
   });
 });
 
@@ -145,7 +168,10 @@ describe('classifyTokenError: transient failures', () => {
 
 describe('classifyTokenError: messages never leak what we sent', () => {
   it('redacts the refresh token and client secret when the provider echoes them in a JSON description', () => {
-    const body = JSON.stringify({ error: 'invalid_grant', error_description: `Refresh token ${REFRESH_TOKEN} for client with secret ${CLIENT_SECRET} is not active` });
+    const body = JSON.stringify({
+      error: 'invalid_grant',
+      error_description: `Refresh token ${REFRESH_TOKEN} for client with secret ${CLIENT_SECRET} is not active`,
+    });
     const error = classifyTokenError(400, body, undefined, hide);
     expect(error.kind).toBe('credential_dead');
     expect(error.message).not.toContain(REFRESH_TOKEN);
@@ -182,7 +208,12 @@ describe('classifyTokenError: messages never leak what we sent', () => {
   });
 
   it('keeps provider text short and printable', () => {
-    const error = classifyTokenError(400, JSON.stringify({ error: 'invalid_grant', error_description: `line1\nline2\u0000${'x'.repeat(1000)}` }), undefined, hide);
+    const error = classifyTokenError(
+      400,
+      JSON.stringify({ error: 'invalid_grant', error_description: `line1\nline2\u0000${'x'.repeat(1000)}` }),
+      undefined,
+      hide,
+    );
     expect(error.message).not.toContain('\n');
     expect(error.message).not.toContain('\u0000');
     expect(error.message.length).toBeLessThan(300);

@@ -52,7 +52,11 @@ const runs: ReadonlyArray<readonly [readonly string[], NodeJS.ProcessEnv, unknow
   [['seed', '--', '-odd-name'], {}, { ...defaults, upstream: '-odd-name', force: false }],
   // login <upstream> [--listen] [--redirect-uri] [--timeout]
   [['login', 'v3'], {}, { ...defaults, upstream: 'v3', listen: undefined, redirectUri: undefined, timeoutSeconds: 300 }],
-  [['login', '-c', 'l.yaml', 'v3'], {}, { configPath: 'l.yaml', upstream: 'v3', listen: undefined, redirectUri: undefined, timeoutSeconds: 300 }],
+  [
+    ['login', '-c', 'l.yaml', 'v3'],
+    {},
+    { configPath: 'l.yaml', upstream: 'v3', listen: undefined, redirectUri: undefined, timeoutSeconds: 300 },
+  ],
   [
     ['login', 'v3', '--listen', '127.0.0.1:8765', '--redirect-uri', 'http://localhost:8765/cb', '--timeout', '2.5', '--config', 'l.yaml'],
     {},
@@ -61,29 +65,66 @@ const runs: ReadonlyArray<readonly [readonly string[], NodeJS.ProcessEnv, unknow
   // status [--admin URL] [--json] [--watch | -w]
   [['status'], {}, { ...defaults, admin: undefined, json: false, watch: false }],
   [['status', '--config', 's.yaml'], {}, { configPath: 's.yaml', admin: undefined, json: false, watch: false }],
-  [['status', '--watch', '--json', '--admin', 'http://127.0.0.1:9901'], {}, { ...defaults, admin: 'http://127.0.0.1:9901', json: true, watch: true }],
-  [['status', '-w', '--admin=https://proxy.internal:9901', '-c', 's.yaml'], {}, { configPath: 's.yaml', admin: 'https://proxy.internal:9901', json: false, watch: true }],
+  [
+    ['status', '--watch', '--json', '--admin', 'http://127.0.0.1:9901'],
+    {},
+    { ...defaults, admin: 'http://127.0.0.1:9901', json: true, watch: true },
+  ],
+  [
+    ['status', '-w', '--admin=https://proxy.internal:9901', '-c', 's.yaml'],
+    {},
+    { configPath: 's.yaml', admin: 'https://proxy.internal:9901', json: false, watch: true },
+  ],
   // inject-webhook
   [
     ['inject-webhook', '--tls-cert', 'c.pem', '--tls-key=k.pem'],
     {},
-    { certFile: 'c.pem', keyFile: 'k.pem', host: '0.0.0.0', port: 8443, image: 'oauth-sidecar:0.1.0', logLevel: 'info', tlsReloadSeconds: 10 },
+    {
+      certFile: 'c.pem',
+      keyFile: 'k.pem',
+      host: '0.0.0.0',
+      port: 8443,
+      image: 'oauth-sidecar:0.1.0',
+      logLevel: 'info',
+      tlsReloadSeconds: 10,
+    },
   ],
   [
-    ['inject-webhook', '--tls-cert', 'c', '--tls-key', 'k', '--listen', '[::1]:9443', '--image', 'x:1', '--log-level', 'debug', '--tls-reload-seconds', '0.5'],
+    [
+      'inject-webhook',
+      '--tls-cert',
+      'c',
+      '--tls-key',
+      'k',
+      '--listen',
+      '[::1]:9443',
+      '--image',
+      'x:1',
+      '--log-level',
+      'debug',
+      '--tls-reload-seconds',
+      '0.5',
+    ],
     { OAUTH_SIDECAR_IMAGE: 'ignored:2' },
     { certFile: 'c', keyFile: 'k', host: '::1', port: 9443, image: 'x:1', logLevel: 'debug', tlsReloadSeconds: 0.5 },
   ],
   [['inject-webhook', '--tls-cert', 'c', '--tls-key', 'k'], { OAUTH_SIDECAR_IMAGE: 'env:2' }, expect.objectContaining({ image: 'env:2' })],
-  [['inject-webhook', '--tls-cert', 'c', '--tls-key', 'k', '--tls-reload-seconds', '0'], {}, expect.objectContaining({ tlsReloadSeconds: 0 })],
+  [
+    ['inject-webhook', '--tls-cert', 'c', '--tls-key', 'k', '--tls-reload-seconds', '0'],
+    {},
+    expect.objectContaining({ tlsReloadSeconds: 0 }),
+  ],
   // schema
   [['schema'], {}, {}],
 ];
 
 describe('every command and option, as its handler gets them', () => {
-  it.each(runs.map(([argv, env, expected]) => ({ line: argv.join(' ') || '(nothing)', argv, env, expected })))('$line', ({ argv, env, expected }) => {
-    expect(interpret(argv, env).args).toEqual(expected);
-  });
+  it.each(runs.map(([argv, env, expected]) => ({ line: argv.join(' ') || '(nothing)', argv, env, expected })))(
+    '$line',
+    ({ argv, env, expected }) => {
+      expect(interpret(argv, env).args).toEqual(expected);
+    },
+  );
 
   it('runs serve when the command line names no command, and says whether one was named', () => {
     expect(interpret([])).toMatchObject({ command: 'serve', named: false });
@@ -103,10 +144,15 @@ describe('--help, --version and help', () => {
         expect(parseCommandLine(command, [flag]), `${command.name} ${flag}`).toMatchObject({ help: false, version: true });
       }
     }
-    expect(parseCommandLine(commandTable.commands.find((c) => c.name === 'status')!, ['--json'])).toMatchObject({ help: false, version: false });
+    expect(
+      parseCommandLine(
+        commandTable.commands.find((c) => c.name === 'status')!,
+        ['--json'],
+      ),
+    ).toMatchObject({ help: false, version: false });
   });
 
-  it('`help` alone is the main help, `help <command>` that command\'s', () => {
+  it("`help` alone is the main help, `help <command>` that command's", () => {
     expect(selectCommand(commandTable, ['help'])).toEqual({ kind: 'help', command: undefined });
     expect(selectCommand(commandTable, ['help', 'seed'])).toMatchObject({ kind: 'help', command: { name: 'seed' } });
     expect(() => selectCommand(commandTable, ['help', 'nope'])).toThrow('unknown command "nope"');
@@ -143,7 +189,10 @@ describe('usage errors: one message naming the option, never repeating a value',
     [['inject-webhook', '--tls-cert', 'c', '--tls-key'], /^--tls-key needs a file path$/],
     [['inject-webhook', '--tls-cert', 'c', '--tls-key', 'k', '--listen', '8443'], /^--listen must be HOST:PORT, e.g. 0\.0\.0\.0:8443$/],
     [['inject-webhook', '--tls-cert', 'c', '--tls-key', 'k', '--listen', 'host:99999'], /^--listen must be HOST:PORT/],
-    [['inject-webhook', '--tls-cert', 'c', '--tls-key', 'k', '--tls-reload-seconds', 'often'], /^--tls-reload-seconds takes a number of seconds \(0: never\)$/],
+    [
+      ['inject-webhook', '--tls-cert', 'c', '--tls-key', 'k', '--tls-reload-seconds', 'often'],
+      /^--tls-reload-seconds takes a number of seconds \(0: never\)$/,
+    ],
     [['schema', '--config', 'x.yaml'], /^unknown option "--config"$/],
   ] as const)('%j', (argv, message) => {
     expect(usageError(argv)).toMatch(message);

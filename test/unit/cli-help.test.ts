@@ -37,7 +37,10 @@ describe('Usage lines', () => {
     ['serve', 'Usage: ./bin/oauth-sidecar.js [serve] [--config FILE]'],
     ['check', 'Usage: ./bin/oauth-sidecar.js check [--config FILE]'],
     ['seed', 'Usage: ./bin/oauth-sidecar.js seed [--config FILE] [--force] <upstream>'],
-    ['login', 'Usage: ./bin/oauth-sidecar.js login [--config FILE] [--listen HOST:PORT] [--redirect-uri URL] [--timeout SECONDS] <upstream>'],
+    [
+      'login',
+      'Usage: ./bin/oauth-sidecar.js login [--config FILE] [--listen HOST:PORT] [--redirect-uri URL] [--timeout SECONDS] <upstream>',
+    ],
     ['status', 'Usage: ./bin/oauth-sidecar.js status [--config FILE] [--admin URL] [--json] [--watch]'],
     [
       'inject-webhook',
@@ -92,7 +95,8 @@ describe('--help (the main help)', () => {
     const help = mainHelp(commandTable, PROGRAM);
     expect(help).toContain(`Usage: ${PROGRAM} [<command>] [options]`);
     expect(help).toContain(`${PROGRAM} <command> --help`);
-    for (const each of commandTable.commands) expect(help).toMatch(new RegExp(`\\n {2}${each.name} +${each.summary.replace(/[()]/g, '\\$&')}`));
+    for (const each of commandTable.commands)
+      expect(help).toMatch(new RegExp(`\\n {2}${each.name} +${each.summary.replace(/[()]/g, '\\$&')}`));
     expect(help).toMatch(/serve +run the proxy \(the default command\)/);
     for (const [name, spec] of Object.entries(commonOptions)) expect(help).toContain(`-${spec.short}, --${name}`);
     expect(help).toContain('never from the command line');

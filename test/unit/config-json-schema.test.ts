@@ -11,7 +11,9 @@ function undeclaredKeys(value: unknown, schema: Schema, path: string[] = []): st
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return [];
   const variants = (schema.oneOf ?? schema.anyOf) as Schema[] | undefined;
   if (variants) {
-    const typed = variants.find((variant) => ((variant.properties as Schema | undefined)?.type as Schema | undefined)?.const === (value as Schema).type);
+    const typed = variants.find(
+      (variant) => ((variant.properties as Schema | undefined)?.type as Schema | undefined)?.const === (value as Schema).type,
+    );
     return typed ? undeclaredKeys(value, typed, path) : [`${path.join('.')}: no variant for type ${String((value as Schema).type)}`];
   }
   const properties = schema.properties as Record<string, Schema> | undefined;
@@ -36,9 +38,17 @@ describe('proxy.schema.json', () => {
     for (const file of ['proxy.yaml', 'deploy/docker/proxy.yaml']) {
       expect(undeclaredKeys(parse(readFileSync(new URL(file, root), 'utf8')), schema), file).toEqual([]);
     }
-    const withTwins = { store: { type: 'redis', url: 'redis://x:1', passwordFile: '/p', encryptionKeyFile: '/k' }, upstreams: { a: { target: 'https://a', auth: { preset: 'v3', tokenUrl: 'https://a/t', clientSecretFile: '/s' } } } };
+    const withTwins = {
+      store: { type: 'redis', url: 'redis://x:1', passwordFile: '/p', encryptionKeyFile: '/k' },
+      upstreams: { a: { target: 'https://a', auth: { preset: 'v3', tokenUrl: 'https://a/t', clientSecretFile: '/s' } } },
+    };
     expect(undeclaredKeys(withTwins, schema)).toEqual([]);
-    expect(undeclaredKeys({ upstreams: { a: { target: 'https://a', auth: { preset: 'v3', tokenUrl: 'https://a/t', clientSecrt: 'x' } } } }, schema)).toEqual(['upstreams.a.auth.clientSecrt']);
+    expect(
+      undeclaredKeys(
+        { upstreams: { a: { target: 'https://a', auth: { preset: 'v3', tokenUrl: 'https://a/t', clientSecrt: 'x' } } } },
+        schema,
+      ),
+    ).toEqual(['upstreams.a.auth.clientSecrt']);
   });
 
   it('is referenced from proxy.yaml with a yaml-language-server modeline', () => {

@@ -35,10 +35,16 @@ describe('store: redis', () => {
 
   it('wants exactly one of url, sentinels or cluster, and a name with sentinels', () => {
     expect(problems(withStore('type: redis'))).toEqual(['store: set exactly one of url, sentinels (with name) or cluster']);
-    expect(problems(withStore('type: redis\nurl: redis://a:1\ncluster: [{ host: a, port: 1 }]'))).toContain('store: set exactly one of url, sentinels (with name) or cluster');
-    expect(problems(withStore('type: redis\nsentinels: [{ host: a, port: 26379 }]'))).toEqual(['store.name: sentinels need the master group name']);
+    expect(problems(withStore('type: redis\nurl: redis://a:1\ncluster: [{ host: a, port: 1 }]'))).toContain(
+      'store: set exactly one of url, sentinels (with name) or cluster',
+    );
+    expect(problems(withStore('type: redis\nsentinels: [{ host: a, port: 26379 }]'))).toEqual([
+      'store.name: sentinels need the master group name',
+    ]);
     expect(problems(withStore('type: redis\nurl: http://a:1'))).toEqual(['store.url: expected a redis:// or rediss:// URL']);
-    expect(problems(withStore('type: redis\nurl: redis://a:1\nkeyPrefix: "a{b}"'))).toEqual(['store.keyPrefix: must not contain braces or spaces (they delimit the hash tag)']);
+    expect(problems(withStore('type: redis\nurl: redis://a:1\nkeyPrefix: "a{b}"'))).toEqual([
+      'store.keyPrefix: must not contain braces or spaces (they delimit the hash tag)',
+    ]);
   });
 
   it('reads the encryption key as hex or base64, and refuses other lengths', () => {
@@ -58,11 +64,18 @@ describe('store: redis', () => {
     onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     writeFileSync(join(dir, 'password'), 'Pw-7hK2q\n');
     writeFileSync(join(dir, 'key'), `${'cd'.repeat(32)}\n`);
-    writeFileSync(join(dir, 'proxy.yaml'), withStore('type: redis\nsentinels: [{ host: 127.0.0.1, port: 26379 }]\nname: mymaster\npasswordFile: password\nencryptionKeyFile: key'));
+    writeFileSync(
+      join(dir, 'proxy.yaml'),
+      withStore(
+        'type: redis\nsentinels: [{ host: 127.0.0.1, port: 26379 }]\nname: mymaster\npasswordFile: password\nencryptionKeyFile: key',
+      ),
+    );
     const config = loadConfigFile(join(dir, 'proxy.yaml'));
     expect(config.store.type === 'redis' && config.store.password?.reveal()).toBe('Pw-7hK2q');
     expect(JSON.stringify(config)).not.toContain('Pw-7hK2q');
-    expect(describeStore(config.store)).toBe('redis sentinel "mymaster" via 127.0.0.1:26379, key prefix "oauth-sidecar:", records encrypted (AES-256-GCM)');
+    expect(describeStore(config.store)).toBe(
+      'redis sentinel "mymaster" via 127.0.0.1:26379, key prefix "oauth-sidecar:", records encrypted (AES-256-GCM)',
+    );
   });
 
   it('hides a password in the URL when describing the store', () => {

@@ -73,7 +73,10 @@ describe('parseConfig: defaults', () => {
   });
 
   it('takes explicit top-level settings, IPv6 listen addresses, admin off and the memory store', () => {
-    const config = parseConfig(`listen: "[::1]:0"\nadmin: "off"\nlog: { level: warn, accessLog: false }\nstore: { type: memory }\ndrainTimeoutMs: 250\n${collaborate}`, { env: {} });
+    const config = parseConfig(
+      `listen: "[::1]:0"\nadmin: "off"\nlog: { level: warn, accessLog: false }\nstore: { type: memory }\ndrainTimeoutMs: 250\n${collaborate}`,
+      { env: {} },
+    );
     expect(config.listen).toEqual({ host: '::1', port: 0 });
     expect(config.admin).toBeNull();
     expect(config.log).toEqual({ level: 'warn', accessLog: false });
@@ -241,13 +244,19 @@ upstreams:
 
   it('rejects an unknown preset, a missing upstream list, and bad upstream names', () => {
     expect(configErrorOf(() => parseConfig('listen: 127.0.0.1:1\n', { env: {} })).problems.join('\n')).toMatch(/^upstreams: /m);
-    expect(configErrorOf(() => parseConfig('upstreams: {}\n', { env: {} })).problems).toEqual(['upstreams: at least one upstream is required']);
+    expect(configErrorOf(() => parseConfig('upstreams: {}\n', { env: {} })).problems).toEqual([
+      'upstreams: at least one upstream is required',
+    ]);
     const error = configErrorOf(() =>
-      parseConfig('upstreams:\n  Bad.Name:\n    target: https://e.com\n    auth: { preset: keycloak, tokenUrl: https://e.com/t }\n', { env: {} }),
+      parseConfig('upstreams:\n  Bad.Name:\n    target: https://e.com\n    auth: { preset: keycloak, tokenUrl: https://e.com/t }\n', {
+        env: {},
+      }),
     );
     expect(error.problems).toEqual(['upstreams.Bad.Name: upstream names are lowercase letters, digits, - and _']);
     const preset = configErrorOf(() =>
-      parseConfig('upstreams:\n  good:\n    target: https://e.com\n    auth: { preset: keycloak, tokenUrl: https://e.com/t }\n', { env: {} }),
+      parseConfig('upstreams:\n  good:\n    target: https://e.com\n    auth: { preset: keycloak, tokenUrl: https://e.com/t }\n', {
+        env: {},
+      }),
     );
     expect(preset.problems).toHaveLength(1);
     expect(preset.problems[0]).toMatch(/^upstreams\.good\.auth\.preset: .*collaborate/);
@@ -263,10 +272,15 @@ upstreams:
   });
 
   it('says "required" for a missing key, and offers the closest known key for a typo', () => {
-    const missingUrl = configErrorOf(() => parseConfig('upstreams:\n  a:\n    target: http://127.0.0.1:1\n    auth: { preset: apiax }\n', { env: {} }));
+    const missingUrl = configErrorOf(() =>
+      parseConfig('upstreams:\n  a:\n    target: http://127.0.0.1:1\n    auth: { preset: apiax }\n', { env: {} }),
+    );
     expect(missingUrl.problems).toEqual(['upstreams.a.auth.tokenUrl: required']);
     const typos = configErrorOf(() =>
-      parseConfig('listn: 127.0.0.1:8080\nupstreams:\n  a:\n    target: http://127.0.0.1:1\n    maxConection: 3\n    auth: { preset: apiax, tokenUrl: http://127.0.0.1:1/t, refreshTokn: x }\nstore: { type: redis, url: "redis://x", comandTimeoutMs: 5 }\n', { env: {} }),
+      parseConfig(
+        'listn: 127.0.0.1:8080\nupstreams:\n  a:\n    target: http://127.0.0.1:1\n    maxConection: 3\n    auth: { preset: apiax, tokenUrl: http://127.0.0.1:1/t, refreshTokn: x }\nstore: { type: redis, url: "redis://x", comandTimeoutMs: 5 }\n',
+        { env: {} },
+      ),
     );
     expect(typos.problems).toEqual(
       expect.arrayContaining([
@@ -277,7 +291,9 @@ upstreams:
       ]),
     );
     // Nothing close: no guess.
-    expect(configErrorOf(() => parseConfig(`${collaborate}\nzebra: 1\n`, { env: {} })).problems).toContain('(top level): unknown key zebra');
+    expect(configErrorOf(() => parseConfig(`${collaborate}\nzebra: 1\n`, { env: {} })).problems).toContain(
+      '(top level): unknown key zebra',
+    );
   });
 
   it('reports an unreadable config file with its path and no stack', () => {
@@ -336,7 +352,9 @@ describe('parseConfig: …File secrets', () => {
     expect(error.problems).toHaveLength(3);
     // A file without read permission is also a problem (root ignores permissions, so only check when it applies).
     if (process.getuid?.() !== 0) {
-      const denied = configErrorOf(() => parseConfig(collaborate.replace('clientSecret: the-secret', `clientSecretFile: ${unreadable}`), { env: {} }));
+      const denied = configErrorOf(() =>
+        parseConfig(collaborate.replace('clientSecret: the-secret', `clientSecretFile: ${unreadable}`), { env: {} }),
+      );
       expect(denied.problems).toEqual([`upstreams.collaborate.auth.clientSecretFile: cannot read ${unreadable} (EACCES)`]);
     }
   });
@@ -364,11 +382,15 @@ upstreams:
     expect(auth.clientId).toBeUndefined();
     expect(auth.clientSecret).toBeUndefined();
     expect(auth.refreshToken).toBeUndefined();
-    expect(auth.missing).toEqual(['auth.clientId (e.g. export MY_COLLAB_CLIENT_ID=… and restart)', 'auth.clientSecret (e.g. export MY_COLLAB_CLIENT_SECRET=… and restart)']);
+    expect(auth.missing).toEqual([
+      'auth.clientId (e.g. export MY_COLLAB_CLIENT_ID=… and restart)',
+      'auth.clientSecret (e.g. export MY_COLLAB_CLIENT_SECRET=… and restart)',
+    ]);
   });
 
   it('apiax needs no secret and defaults clientId to integration-api', () => {
-    const yaml = 'upstreams:\n  apiax:\n    target: https://api.apiax.io\n    auth: { preset: apiax, tokenUrl: https://auth.apiax.io/token }\n';
+    const yaml =
+      'upstreams:\n  apiax:\n    target: https://api.apiax.io\n    auth: { preset: apiax, tokenUrl: https://auth.apiax.io/token }\n';
     const up = upstream(parseConfig(yaml, { env: {} }), 'apiax');
     expect(up.auth.clientId).toBe('integration-api');
     expect(up.auth.clientSecret).toBeUndefined();
@@ -379,11 +401,17 @@ upstreams:
 
   it('applies each preset’s defaults', () => {
     const yaml = ['collaborate', 'apiax', 'v3', 'oauth2']
-      .map((preset) => `  ${preset}:\n    target: https://e.com/${preset}\n    auth: { preset: ${preset}, tokenUrl: https://e.com/token, clientId: id, clientSecret: s }\n`)
+      .map(
+        (preset) =>
+          `  ${preset}:\n    target: https://e.com/${preset}\n    auth: { preset: ${preset}, tokenUrl: https://e.com/token, clientId: id, clientSecret: s }\n`,
+      )
       .join('');
     const config = parseConfig(`upstreams:\n${yaml}`, { env: {} });
     const summary = Object.fromEntries(
-      config.upstreams.map((up) => [up.name, { replayOn: [...up.replayOn].sort(), clientAuth: up.auth.clientAuth, bodyEncoding: up.auth.bodyEncoding }]),
+      config.upstreams.map((up) => [
+        up.name,
+        { replayOn: [...up.replayOn].sort(), clientAuth: up.auth.clientAuth, bodyEncoding: up.auth.bodyEncoding },
+      ]),
     );
     expect(summary).toEqual({
       collaborate: { replayOn: [401, 403], clientAuth: 'body', bodyEncoding: 'form' },
@@ -422,10 +450,9 @@ upstreams:
   });
 
   it('rejects out-of-range overrides', () => {
-    const yaml = collaborate.replace('refreshToken: the-seed', 'refreshToken: x\n      earlyRefreshFraction: 1\n      clientAuth: cookie').replace(
-      '    auth:',
-      '    replayOn: [200]\n    stripHeaders: ["bad header"]\n    auth:',
-    );
+    const yaml = collaborate
+      .replace('refreshToken: the-seed', 'refreshToken: x\n      earlyRefreshFraction: 1\n      clientAuth: cookie')
+      .replace('    auth:', '    replayOn: [200]\n    stripHeaders: ["bad header"]\n    auth:');
     const problems = configErrorOf(() => parseConfig(yaml, { env: {} })).problems.join('\n');
     expect(problems).toMatch(/^upstreams\.collaborate\.auth\.earlyRefreshFraction: /m);
     expect(problems).toMatch(/^upstreams\.collaborate\.auth\.clientAuth: /m);
@@ -435,7 +462,13 @@ upstreams:
 });
 
 describe('parseConfig: the result', () => {
-  const secrets = { CID: 'client-id-visible', CS: 'client-secret-Zq81', RT: 'refresh-seed-Vx42', PW: 'password-Pp17', TPP: 'tpp-token-Tt93' };
+  const secrets = {
+    CID: 'client-id-visible',
+    CS: 'client-secret-Zq81',
+    RT: 'refresh-seed-Vx42',
+    PW: 'password-Pp17',
+    TPP: 'tpp-token-Tt93',
+  };
   const yaml = `
 upstreams:
   v3:
@@ -454,12 +487,23 @@ upstreams:
   it('prints Secret values as [secret] in JSON.stringify, util.inspect and string conversion', () => {
     const config = parseConfig(yaml, { env: secrets });
     const auth = upstream(config, 'v3').auth;
-    const printed = [JSON.stringify(config), inspect(config, { depth: Infinity }), inspect(auth, { depth: Infinity, showHidden: true }), `${auth.clientSecret}`, String(auth.refreshToken)];
+    const printed = [
+      JSON.stringify(config),
+      inspect(config, { depth: Infinity }),
+      inspect(auth, { depth: Infinity, showHidden: true }),
+      `${auth.clientSecret}`,
+      String(auth.refreshToken),
+    ];
     for (const text of printed) {
       for (const name of ['CS', 'RT', 'PW', 'TPP'] as const) expect(text).not.toContain(secrets[name]);
     }
-    expect(JSON.parse(JSON.stringify(auth))).toMatchObject({ clientSecret: '[secret]', refreshToken: '[secret]', password: '[secret]', tppToken: '[secret]' });
-    expect(inspect(auth)).toContain("clientSecret: [secret]");
+    expect(JSON.parse(JSON.stringify(auth))).toMatchObject({
+      clientSecret: '[secret]',
+      refreshToken: '[secret]',
+      password: '[secret]',
+      tppToken: '[secret]',
+    });
+    expect(inspect(auth)).toContain('clientSecret: [secret]');
     // The values are still there for the code that needs them.
     expect(auth.clientSecret?.reveal()).toBe(secrets.CS);
     expect(auth.refreshToken?.reveal()).toBe(secrets.RT);
@@ -470,7 +514,17 @@ upstreams:
   it('is deeply frozen', () => {
     const config = parseConfig(yaml, { env: secrets });
     const up = upstream(config, 'v3');
-    for (const object of [config, config.listen, config.log, config.store, config.upstreams, up, up.auth, up.stripHeaders, up.auth.missing]) {
+    for (const object of [
+      config,
+      config.listen,
+      config.log,
+      config.store,
+      config.upstreams,
+      up,
+      up.auth,
+      up.stripHeaders,
+      up.auth.missing,
+    ]) {
       expect(Object.isFrozen(object)).toBe(true);
     }
     expect(() => {
@@ -517,6 +571,7 @@ describe('parseConfig: store.encryptionKey', () => {
       expect(Buffer.from(key, 'base64').length, JSON.stringify(key)).toBe(32); // what a length check alone would accept
       expectRefused(key);
     }
-    for (const key of ['short', 'ab'.repeat(31), `${'ab'.repeat(31)}zz`, 'ab'.repeat(33), Buffer.alloc(33, 7).toString('base64')]) expectRefused(key);
+    for (const key of ['short', 'ab'.repeat(31), `${'ab'.repeat(31)}zz`, 'ab'.repeat(33), Buffer.alloc(33, 7).toString('base64')])
+      expectRefused(key);
   });
 });

@@ -71,10 +71,14 @@ describe('error registry', () => {
     const direct = sources.flatMap(({ file, text }) =>
       [...text.matchAll(/\bclass\s+(\w+)\s+extends\s+(?:Error|TypeError|RangeError)\b/g)].map((match) => ({ name: match[1]!, file })),
     );
-    const unexpected = direct.filter(({ name, file }) => !(file === 'errors.ts' && name === 'SidecarError') && PENDING_CLASSES[name] !== file);
+    const unexpected = direct.filter(
+      ({ name, file }) => !(file === 'errors.ts' && name === 'SidecarError') && PENDING_CLASSES[name] !== file,
+    );
     expect(unexpected).toEqual([]);
     // A class that has been moved onto the registry leaves the pending list.
-    const stale = Object.entries(PENDING_CLASSES).filter(([name, file]) => !direct.some((found) => found.name === name && found.file === file));
+    const stale = Object.entries(PENDING_CLASSES).filter(
+      ([name, file]) => !direct.some((found) => found.name === name && found.file === file),
+    );
     expect(stale).toEqual([]);
   });
 });

@@ -38,9 +38,7 @@ const V3_CLIENT = { 'X-IBM-Client-Id': 'client-id', 'X-IBM-Client-Secret': 'clie
 describe('fake provider: collaborate', () => {
   it('rotates refresh tokens, rejects a spent one and counts the reuse, without killing the session', async () => {
     const p = await start({ kind: 'collaborate', authorizationCodes: ['code-1'] });
-    const first = await tokenBody(
-      await postForm(p.tokenUrl, { ...COLLAB_CLIENT, grant_type: 'authorization_code', code: 'code-1' }),
-    );
+    const first = await tokenBody(await postForm(p.tokenUrl, { ...COLLAB_CLIENT, grant_type: 'authorization_code', code: 'code-1' }));
     expect(first.access_token).toMatch(/^collaborate-at-/);
     expect(first.refresh_token).toMatch(/^collaborate-rt-/);
 
@@ -302,7 +300,11 @@ describe('fake provider: knobs', () => {
 
   it('closes at once even while a token answer is being delayed', async () => {
     const p = await startFakeProvider({ kind: 'apiax', tokenDelayMs: 10_000 });
-    const pending = postForm(p.tokenUrl, { client_id: 'integration-api', grant_type: 'refresh_token', refresh_token: p.issueRefreshToken() });
+    const pending = postForm(p.tokenUrl, {
+      client_id: 'integration-api',
+      grant_type: 'refresh_token',
+      refresh_token: p.issueRefreshToken(),
+    });
     await new Promise((resolve) => setTimeout(resolve, 50));
     const started = Date.now();
     await p.close();

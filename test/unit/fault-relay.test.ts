@@ -63,9 +63,15 @@ async function connectClient(relay: FaultRelay): Promise<Client> {
   return { socket, received: () => received, error: () => error, closed: () => closed };
 }
 
-async function setup(maxHeldBytes?: number): Promise<{ server: DrivenServer; relay: FaultRelay; client: Client; upstream: DrivenServer['connections'][number] }> {
+async function setup(
+  maxHeldBytes?: number,
+): Promise<{ server: DrivenServer; relay: FaultRelay; client: Client; upstream: DrivenServer['connections'][number] }> {
   const server = await startDrivenServer();
-  const relay = await startFaultRelay({ host: '127.0.0.1', port: server.port }, onTestFinished, maxHeldBytes === undefined ? {} : { maxHeldBytes });
+  const relay = await startFaultRelay(
+    { host: '127.0.0.1', port: server.port },
+    onTestFinished,
+    maxHeldBytes === undefined ? {} : { maxHeldBytes },
+  );
   const client = await connectClient(relay);
   await waitUntil('the relay to connect to the server', () => server.connections.length === 1, 2_000);
   return { server, relay, client, upstream: server.connections[0]! };

@@ -17,10 +17,15 @@ describe('the token file lease (one proxy per token file)', () => {
     const path = tokenFile();
     const first = await takeFileLease(path, { owner: 'a' });
     expect(statSync(`${path}.lease`).mode & 0o777).toBe(0o600);
-    const refused = await takeFileLease(path, { owner: 'b' }).then(() => undefined, (error: unknown) => error);
+    const refused = await takeFileLease(path, { owner: 'b' }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
     expect(refused).toBeInstanceOf(StoreError);
     expect((refused as StoreError).retryable).toBe(true);
-    expect((refused as StoreError).message).toMatch(new RegExp(`in use by another oauth-sidecar \\(pid ${process.pid} on .+, lease renewed 0 s ago\\); one proxy per token file`));
+    expect((refused as StoreError).message).toMatch(
+      new RegExp(`in use by another oauth-sidecar \\(pid ${process.pid} on .+, lease renewed 0 s ago\\); one proxy per token file`),
+    );
 
     await first.release();
     const second = await takeFileLease(path, { owner: 'b' });
@@ -57,7 +62,10 @@ describe('the token file lease (one proxy per token file)', () => {
     await new Promise((resolve) => setTimeout(resolve, 150));
     expect(statSync(`${path}.lease`).isFile()).toBe(true);
     expect(lease.held()).toBe(true);
-    const refused = await takeFileLease(path, { owner: 'b' }).then(() => undefined, (error: unknown) => error);
+    const refused = await takeFileLease(path, { owner: 'b' }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
     expect(refused).toBeInstanceOf(StoreError);
     await lease.release();
   });

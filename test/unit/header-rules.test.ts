@@ -72,10 +72,25 @@ describe('upstreamRequestHeaders (a real request through a real socket)', () => 
       '3\r\nabc\r\n0\r\n\r\n',
     );
     const names = namesOf(flat);
-    for (const hop of ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'x-hop-one', 'x-hop-two', 'transfer-encoding']) {
+    for (const hop of [
+      'connection',
+      'keep-alive',
+      'proxy-connection',
+      'te',
+      'trailer',
+      'upgrade',
+      'x-hop-one',
+      'x-hop-two',
+      'transfer-encoding',
+    ]) {
       expect(names).not.toContain(hop);
     }
-    expect(pairs(flat)).toEqual(expect.arrayContaining([['Accept', 'application/json'], ['X-Keep', 'kept']]));
+    expect(pairs(flat)).toEqual(
+      expect.arrayContaining([
+        ['Accept', 'application/json'],
+        ['X-Keep', 'kept'],
+      ]),
+    );
   });
 
   it('removes every credential the client sent: Authorization, Proxy-Authorization and the stripHeaders, in any case', async () => {
@@ -123,7 +138,12 @@ describe('upstreamRequestHeaders (a real request through a real socket)', () => 
   });
 
   it('drops Host and Expect (the forwarder sets its own)', async () => {
-    const flat = await forwardedHeaders(['POST /collaborate/x HTTP/1.1', 'Host: 127.0.0.1:8080', 'Expect: 100-continue', 'Content-Length: 0']);
+    const flat = await forwardedHeaders([
+      'POST /collaborate/x HTTP/1.1',
+      'Host: 127.0.0.1:8080',
+      'Expect: 100-continue',
+      'Content-Length: 0',
+    ]);
     expect(namesOf(flat)).not.toContain('host');
     expect(namesOf(flat)).not.toContain('expect');
   });

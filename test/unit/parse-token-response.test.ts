@@ -45,7 +45,9 @@ describe('parseBody + readTokenResponse', () => {
   });
 
   it('keeps XML token values as text (no number coercion, entities decoded)', () => {
-    const result = read('<TokenResponse><access_token>00123</access_token><refresh_token>a&amp;b</refresh_token><expires_in>60</expires_in></TokenResponse>');
+    const result = read(
+      '<TokenResponse><access_token>00123</access_token><refresh_token>a&amp;b</refresh_token><expires_in>60</expires_in></TokenResponse>',
+    );
     expect(result?.accessToken).toBe('00123');
     expect(result?.refreshToken).toBe('a&b');
   });
@@ -65,7 +67,12 @@ describe('parseBody + readTokenResponse', () => {
       group_header: { message_identification: 'x', creation_date_time: '2024-01-01T00:00:00Z', http_code: 200 },
       response: { access_token: 'at-v3', expires_in: 3600, token_type: 'Bearer', refresh_token: 'rt-v3' },
     });
-    expect(read(text)).toMatchObject({ accessToken: 'at-v3', refreshToken: 'rt-v3', accessTokenExpiresAt: SENT_AT + 3_600_000, tokenType: 'Bearer' });
+    expect(read(text)).toMatchObject({
+      accessToken: 'at-v3',
+      refreshToken: 'rt-v3',
+      accessTokenExpiresAt: SENT_AT + 3_600_000,
+      tokenType: 'Bearer',
+    });
   });
 
   it('reads the flat v3 response too, and does not unwrap a `response` field that holds no token', () => {
@@ -105,7 +112,9 @@ describe('parseBody + readTokenResponse', () => {
   });
 
   it('prefers refresh_token_expires_in (Collaborate) over refresh_expires_in (Keycloak)', () => {
-    expect(read('{"access_token":"a","refresh_token_expires_in":100,"refresh_expires_in":200}')?.refreshTokenExpiresAt).toBe(SENT_AT + 100_000);
+    expect(read('{"access_token":"a","refresh_token_expires_in":100,"refresh_expires_in":200}')?.refreshTokenExpiresAt).toBe(
+      SENT_AT + 100_000,
+    );
   });
 
   it('gives an undefined access token expiry when expires_in is missing', () => {

@@ -59,6 +59,8 @@ describe('retryOnAddressInUse', () => {
   });
 
   it('gives up after the attempts, naming the ports it tried', async () => {
-    await expect(retryOnAddressInUse('a test server', async () => ADDRESS_IN_USE, 3)).rejects.toThrow(/^a test server: every port tried was in use \(\d+, \d+, \d+\)$/);
+    await expect(retryOnAddressInUse('a test server', async () => ADDRESS_IN_USE, 3)).rejects.toThrow(
+      /^a test server: every port tried was in use \(\d+, \d+, \d+\)$/,
+    );
   });
 });

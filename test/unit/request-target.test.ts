@@ -30,7 +30,11 @@ function refusal(url: string, host: string | null = HOST): ErrorCode {
 
 describe('createTargetResolver: routing', () => {
   it('maps a route prefix to the target base path and keeps the rest of the path', () => {
-    expect(resolve('/collaborate/3/sites', HOST)).toEqual({ route: routes[0], upstreamPath: '/acme/api/3/sites', logPath: '/collaborate/3/sites' });
+    expect(resolve('/collaborate/3/sites', HOST)).toEqual({
+      route: routes[0],
+      upstreamPath: '/acme/api/3/sites',
+      logPath: '/collaborate/3/sites',
+    });
   });
 
   it('keeps the query for the upstream and leaves it out of the log path', () => {
@@ -125,7 +129,15 @@ describe('createTargetResolver: paths that could escape the route are refused', 
   }
 
   // A server that drops the "fragment" before resolving dot segments would climb out of the route.
-  const withFragment = ['/collaborate/..#x', '/collaborate/%2e%2e#', '/collaborate/a/..#/b', '/collaborate/x#/../..', '/collaborate/x?q=1#f', '/up#', '/nope#x'];
+  const withFragment = [
+    '/collaborate/..#x',
+    '/collaborate/%2e%2e#',
+    '/collaborate/a/..#/b',
+    '/collaborate/x#/../..',
+    '/collaborate/x?q=1#f',
+    '/up#',
+    '/nope#x',
+  ];
   for (const url of withFragment) {
     it(`${url} → 400 BAD_REQUEST_TARGET: a raw "#" is not valid in a request target (RFC 9112 §3.2)`, () => {
       expect(refusal(url)).toBe('BAD_REQUEST_TARGET');

@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { scopeResponseHeaders, type ResponseScope } from '../../src/proxy/response-scope.js';
 
-const collaborate: ResponseScope = { routePath: '/collaborate', targetOrigin: 'https://acme.example.com', targetBasePath: '/acme/api', cookies: 'scope' };
+const collaborate: ResponseScope = {
+  routePath: '/collaborate',
+  targetOrigin: 'https://acme.example.com',
+  targetBasePath: '/acme/api',
+  cookies: 'scope',
+};
 const rootTarget: ResponseScope = { routePath: '/up', targetOrigin: 'http://127.0.0.1:4000', targetBasePath: '', cookies: 'scope' };
 
 type Headers = Record<string, string | string[]>;
@@ -57,7 +62,8 @@ describe('scopeResponseHeaders: Set-Cookie with cookies: scope', () => {
   });
 
   it('keeps the name, value and every other attribute byte for byte', () => {
-    const cookie = 'SESSION=a%3Db==/x"y; Expires=Wed, 21 Oct 2026 07:28:00 GMT;  Secure ;HttpOnly; SameSite=Lax; Max-Age=0; Priority=High; Path=/';
+    const cookie =
+      'SESSION=a%3Db==/x"y; Expires=Wed, 21 Oct 2026 07:28:00 GMT;  Secure ;HttpOnly; SameSite=Lax; Max-Age=0; Priority=High; Path=/';
     expect(scopedCookie(cookie)).toBe(
       'SESSION=a%3Db==/x"y; Expires=Wed, 21 Oct 2026 07:28:00 GMT;  Secure ;HttpOnly; SameSite=Lax; Max-Age=0; Priority=High; Path=/collaborate/',
     );

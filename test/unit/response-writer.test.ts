@@ -52,7 +52,8 @@ describe('writeUpstreamHead', () => {
   it('refuses statuses outside 200-999 and reason phrases with control characters', async () => {
     const outcomes: HeadOutcome[] = [];
     const { url, thrown } = await serve((_req, res) => {
-      for (const status of [99, 0, 1000, Number.NaN]) outcomes.push(writeUpstreamHead(res, { status, statusMessage: 'X', headers: {} }, true));
+      for (const status of [99, 0, 1000, Number.NaN])
+        outcomes.push(writeUpstreamHead(res, { status, statusMessage: 'X', headers: {} }, true));
       outcomes.push(writeUpstreamHead(res, { status: 200, statusMessage: 'O\x01K', headers: {} }, true));
       sendProxyError(res, badGateway(), 'req-2');
     });

@@ -30,25 +30,72 @@ describe('the status table', () => {
   it('has a column for each thing the operator asked for', () => {
     const [source, header, row] = table(fromProxy);
     expect(source).toBe('source: running proxy at http://127.0.0.1:9901');
-    expect(cells(header)).toEqual(['UPSTREAM', 'STATE', 'GEN', 'EXPIRES IN', 'LAST REFRESH', 'REFRESHES 1H', 'REPLAYS 1H', 'TOKEN', 'STORE', 'REASON']);
-    expect(cells(row)).toEqual(['apiax', 'ok', '7', '5m', '12s ago success 84 ms', '4 (1 failed)', '3', '0a1b2c3d', 'redis redis://127.0.0.1:6379, prefix "oauth-sidecar"']);
+    expect(cells(header)).toEqual([
+      'UPSTREAM',
+      'STATE',
+      'GEN',
+      'EXPIRES IN',
+      'LAST REFRESH',
+      'REFRESHES 1H',
+      'REPLAYS 1H',
+      'TOKEN',
+      'STORE',
+      'REASON',
+    ]);
+    expect(cells(row)).toEqual([
+      'apiax',
+      'ok',
+      '7',
+      '5m',
+      '12s ago success 84 ms',
+      '4 (1 failed)',
+      '3',
+      '0a1b2c3d',
+      'redis redis://127.0.0.1:6379, prefix "oauth-sidecar"',
+    ]);
   });
 
   it('lines the columns up whatever the cell widths', () => {
     const lines = table(fromProxy, { ...fromProxy, upstream: 'collaborate', generation: 12345 });
-    const starts = lines.slice(1).map((line) => line.indexOf('REFRESHES 1H') >= 0 ? line.indexOf('REFRESHES 1H') : line.indexOf('4 (1 failed)'));
+    const starts = lines
+      .slice(1)
+      .map((line) => (line.indexOf('REFRESHES 1H') >= 0 ? line.indexOf('REFRESHES 1H') : line.indexOf('4 (1 failed)')));
     expect(new Set(starts).size).toBe(1);
   });
 
   it('shows a refresh behind a valid token, and the states in words', () => {
     expect(cells(table({ ...fromProxy, refreshInFlight: true })[2])[1]).toBe('ok, refreshing');
-    const dead = table({ upstream: 'v3', state: 'credential_dead', reason: 'refresh token spent (invalid_grant)', generation: 3, store: 'file /data/tokens.json' })[2];
-    expect(cells(dead)).toEqual(['v3', 'credential dead', '3', '-', '-', '-', '-', '-', 'file /data/tokens.json', 'refresh token spent (invalid_grant)']);
+    const dead = table({
+      upstream: 'v3',
+      state: 'credential_dead',
+      reason: 'refresh token spent (invalid_grant)',
+      generation: 3,
+      store: 'file /data/tokens.json',
+    })[2];
+    expect(cells(dead)).toEqual([
+      'v3',
+      'credential dead',
+      '3',
+      '-',
+      '-',
+      '-',
+      '-',
+      '-',
+      'file /data/tokens.json',
+      'refresh token spent (invalid_grant)',
+    ]);
     expect(cells(table({ upstream: 'v3', state: 'needs_credentials' })[2])[1]).toBe('needs credentials');
   });
 
   it('read from the store: when the tokens were obtained, no latency and no counts', () => {
-    const row = table({ upstream: 'apiax', state: 'ok', generation: 2, expiresInSeconds: 3000, obtainedAt: '2026-11-22T09:58:00Z', store: 'file /data/tokens.json' })[2];
+    const row = table({
+      upstream: 'apiax',
+      state: 'ok',
+      generation: 2,
+      expiresInSeconds: 3000,
+      obtainedAt: '2026-11-22T09:58:00Z',
+      store: 'file /data/tokens.json',
+    })[2];
     expect(cells(row)).toEqual(['apiax', 'ok', '2', '50m', '2m ago (stored)', '-', '-', '-', 'file /data/tokens.json']);
   });
 

@@ -63,7 +63,10 @@ describe('status --watch', () => {
   it('with --json, one JSON object per line: a report or an error, each with its time', async () => {
     const text = await watch({ tty: true, json: true, frames: 3, failing: [2] });
     expect(text).not.toContain('\x1b');
-    const lines = text.trim().split('\n').map((line) => JSON.parse(line) as { at: string; upstreams?: { generation: number }[]; error?: string });
+    const lines = text
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { at: string; upstreams?: { generation: number }[]; error?: string });
     expect(lines[0]?.upstreams?.[0]?.generation).toBe(1);
     expect(lines[1]?.error).toContain('no proxy answered');
     expect(lines[2]?.upstreams?.[0]?.generation).toBe(3);

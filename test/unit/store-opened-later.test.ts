@@ -7,7 +7,10 @@ import type { TokenStore } from '../../src/store/token-store.js';
 
 function capture() {
   const lines: Record<string, unknown>[] = [];
-  const logger = createLogger({ level: 'info', destination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) } });
+  const logger = createLogger({
+    level: 'info',
+    destination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
+  });
   return { logger, lines };
 }
 

@@ -21,8 +21,20 @@ export const injectWebhookCommand = defineCommand({
       required: true,
       description: "PEM serving certificate (chain) for the webhook Service's DNS name",
     },
-    'tls-key': { type: 'string', value: 'FILE', needs: 'a file path', required: true, description: 'PEM private key (a file, never the key itself)' },
-    listen: { type: 'string', value: 'HOST:PORT', needs: 'HOST:PORT, e.g. 0.0.0.0:8443', default: defaultListen, description: 'where to listen' },
+    'tls-key': {
+      type: 'string',
+      value: 'FILE',
+      needs: 'a file path',
+      required: true,
+      description: 'PEM private key (a file, never the key itself)',
+    },
+    listen: {
+      type: 'string',
+      value: 'HOST:PORT',
+      needs: 'HOST:PORT, e.g. 0.0.0.0:8443',
+      default: defaultListen,
+      description: 'where to listen',
+    },
     image: {
       type: 'string',
       value: 'IMAGE',
@@ -30,7 +42,13 @@ export const injectWebhookCommand = defineCommand({
       description: 'the sidecar image to inject',
       defaultText: `$OAUTH_SIDECAR_IMAGE, else ${defaultImage}`,
     },
-    'log-level': { type: 'string', value: 'LEVEL', needs: 'a log level, e.g. info', default: 'info', description: 'fatal, error, warn, info, debug or trace' },
+    'log-level': {
+      type: 'string',
+      value: 'LEVEL',
+      needs: 'a log level, e.g. info',
+      default: 'info',
+      description: 'fatal, error, warn, info, debug or trace',
+    },
     'tls-reload-seconds': {
       type: 'string',
       value: 'SECONDS',
@@ -47,9 +65,11 @@ only.`,
     const colon = values.listen.lastIndexOf(':');
     const host = values.listen.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
     const port = Number(values.listen.slice(colon + 1));
-    if (colon <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--listen must be HOST:PORT, e.g. 0.0.0.0:8443');
+    if (colon <= 0 || !Number.isInteger(port) || port < 0 || port > 65535)
+      throw new UsageError('--listen must be HOST:PORT, e.g. 0.0.0.0:8443');
     const tlsReloadSeconds = Number(values['tls-reload-seconds']);
-    if (!Number.isFinite(tlsReloadSeconds) || tlsReloadSeconds < 0) throw new UsageError('--tls-reload-seconds takes a number of seconds (0: never)');
+    if (!Number.isFinite(tlsReloadSeconds) || tlsReloadSeconds < 0)
+      throw new UsageError('--tls-reload-seconds takes a number of seconds (0: never)');
     return {
       certFile: values['tls-cert'],
       keyFile: values['tls-key'],
@@ -75,6 +95,9 @@ export function parseInjectWebhookArgs(argv: readonly string[], env: NodeJS.Proc
 
 /** Runs `inject-webhook` with `argv` (what follows the command name); resolves to the exit code. */
 export function runInjectWebhook(argv: readonly string[]): Promise<number> {
-  return runCommand(injectWebhookCommand, argv, { program: cliCommand(process.argv[1], process.cwd()), env: process.env, version: packageVersion() });
+  return runCommand(injectWebhookCommand, argv, {
+    program: cliCommand(process.argv[1], process.cwd()),
+    env: process.env,
+    version: packageVersion(),
+  });
 }
-

@@ -32,7 +32,13 @@ export const loginCommand = defineCommand({
       description: 'the redirect URI registered with the provider',
       defaultText: 'http://<listen>/callback',
     },
-    timeout: { type: 'string', value: 'SECONDS', needs: 'a number of seconds', default: '300', description: "how long to wait for the browser's redirect" },
+    timeout: {
+      type: 'string',
+      value: 'SECONDS',
+      needs: 'a number of seconds',
+      default: '300',
+      description: "how long to wait for the browser's redirect",
+    },
   },
   operand: { name: '<upstream>', needs: 'one upstream name' },
   description: () => `Collaborate and v3 have no client-credentials grant: a person authorizes once in a browser. login
@@ -45,7 +51,13 @@ password come from the config, never from the command line. Prints only fingerpr
   interpret: (values, operands, env): LoginArgs => {
     const timeoutSeconds = Number(values.timeout);
     if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw new UsageError('--timeout takes a number of seconds');
-    return { configPath: configPath(values.config, env), upstream: operands[0] ?? '', listen: values.listen, redirectUri: values['redirect-uri'], timeoutSeconds };
+    return {
+      configPath: configPath(values.config, env),
+      upstream: operands[0] ?? '',
+      listen: values.listen,
+      redirectUri: values['redirect-uri'],
+      timeoutSeconds,
+    };
   },
   run: (args) => withConfig(args.configPath, (config) => login(config, args)),
 });

@@ -27,7 +27,11 @@ fingerprint.
 Example:
   printf '%s' "$REFRESH_TOKEN" | ${program} seed collaborate`,
   exitStatus: '0 when stored, 1 otherwise (no such upstream, an empty token, a live record without --force, the store)',
-  interpret: (values, operands, env): SeedArgs => ({ configPath: configPath(values.config, env), upstream: operands[0] ?? '', force: values.force }),
+  interpret: (values, operands, env): SeedArgs => ({
+    configPath: configPath(values.config, env),
+    upstream: operands[0] ?? '',
+    force: values.force,
+  }),
   run: (args) => withConfig(args.configPath, (config) => seed(config, args)),
 });
 

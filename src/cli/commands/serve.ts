@@ -34,7 +34,10 @@ async function serve(config: Config, version: string): Promise<number> {
   // A bug must not take the process down silently: log it (the message only, never request data),
   // flush, and exit so the supervisor restarts us with the durable store intact.
   const onFatal = (error: unknown) => {
-    logger.fatal({ event: 'crashed', err: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }, 'unexpected error; exiting');
+    logger.fatal(
+      { event: 'crashed', err: error instanceof Error ? `${error.name}: ${error.message}` : String(error) },
+      'unexpected error; exiting',
+    );
     exitAfterFlush(logger, 70);
   };
   process.on('uncaughtException', onFatal);

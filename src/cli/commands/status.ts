@@ -27,7 +27,12 @@ export const statusCommand = defineCommand({
       defaultText: "the config's admin address",
     },
     json: { type: 'boolean', default: false, description: 'machine-readable output' },
-    watch: { type: 'boolean', short: 'w', default: false, description: 'redraw every second until Ctrl-C; with --json, one JSON line per second' },
+    watch: {
+      type: 'boolean',
+      short: 'w',
+      default: false,
+      description: 'redraw every second until Ctrl-C; with --json, one JSON line per second',
+    },
   },
   description: () => `Shows each upstream's credential: state (ok, refreshing, expired, needs credentials, credential
 dead), token generation, time to expiry, last refresh (when, outcome, latency), refreshes and
@@ -37,7 +42,8 @@ directly, which knows no refresh latency and no counts. Refreshes and replays ar
 replica asked.`,
   exitStatus: '0 when every upstream is ok, 1 otherwise or when no status could be read; --watch exits 0 on Ctrl-C',
   interpret: (values, _operands, env): StatusArgs => {
-    if (values.admin !== undefined && !/^https?:\/\//.test(values.admin)) throw new UsageError('--admin takes the admin URL, e.g. http://127.0.0.1:9901');
+    if (values.admin !== undefined && !/^https?:\/\//.test(values.admin))
+      throw new UsageError('--admin takes the admin URL, e.g. http://127.0.0.1:9901');
     return { configPath: configPath(values.config, env), admin: values.admin, json: values.json, watch: values.watch };
   },
   run: (args) => withConfig(args.configPath, (config) => status(config, args)),

@@ -26,7 +26,6 @@ const KEEP_ALIVE_INITIAL_DELAY_MS = 5_000;
 
 export const reconnectDelay = (attempt: number): number => Math.min(attempt * 100, RECONNECT_DELAY_CAP_MS);
 
-
 /** Where the store points, for descriptions and error messages; never holds a password. */
 export function describeTopology(options: ResolvedRedisStoreOptions): string {
   const { topology } = options;
@@ -62,7 +61,11 @@ function nodeOptions(options: ResolvedRedisStoreOptions): RedisOptions {
  * Options for one plain connection (standalone or via Sentinel). `connectionName` shows up in CLIENT LIST.
  * `retryStrategy` may be overridden (the subscriber replaces its connection instead of reconnecting it).
  */
-export function redisOptions(options: ResolvedRedisStoreOptions, connectionName: string, overrides: Partial<RedisOptions> = {}): RedisOptions {
+export function redisOptions(
+  options: ResolvedRedisStoreOptions,
+  connectionName: string,
+  overrides: Partial<RedisOptions> = {},
+): RedisOptions {
   const { topology } = options;
   const common = { ...nodeOptions(options), connectionName, ...overrides };
   switch (topology.kind) {
@@ -127,7 +130,12 @@ export function throttledConnectionErrors(onEvent: RedisStoreEventListener, inte
 }
 
 /** Reports connection loss and recovery of the command connection through onEvent. */
-export function watchCommandClient(client: CommandClient, endpoint: string, onEvent: RedisStoreEventListener, reportError: ConnectionErrorReporter): void {
+export function watchCommandClient(
+  client: CommandClient,
+  endpoint: string,
+  onEvent: RedisStoreEventListener,
+  reportError: ConnectionErrorReporter,
+): void {
   let ready = false;
   client.on('error', (error: Error) => reportError('commands', endpoint, error.message));
   client.on('node error', (error: Error, node: string) => reportError('commands', node, error.message));

@@ -68,7 +68,18 @@ export interface ResolvedRedisStoreOptions {
 export const DEFAULT_KEY_PREFIX = 'oauth-sidecar:';
 export const DEFAULT_COMMAND_TIMEOUT_MS = COMMAND_TIMEOUT_MS.default;
 
-const KNOWN = new Set(['url', 'sentinels', 'name', 'cluster', 'username', 'password', 'keyPrefix', 'encryptionKey', 'commandTimeoutMs', 'onEvent']);
+const KNOWN = new Set([
+  'url',
+  'sentinels',
+  'name',
+  'cluster',
+  'username',
+  'password',
+  'keyPrefix',
+  'encryptionKey',
+  'commandTimeoutMs',
+  'onEvent',
+]);
 const HINTS: Record<string, string> = {
   prefix: 'keyPrefix',
   keyprefix: 'keyPrefix',
@@ -95,7 +106,11 @@ export function resolveRedisStoreOptions(options: RedisStoreOptions): ResolvedRe
 
   const given = (['url', 'sentinels', 'cluster'] as const).filter((name) => options[name] !== undefined);
   if (given.length !== 1) {
-    problems.push(given.length === 0 ? 'one of url, sentinels or cluster is required' : `url, sentinels and cluster exclude each other; got ${given.join(' and ')}`);
+    problems.push(
+      given.length === 0
+        ? 'one of url, sentinels or cluster is required'
+        : `url, sentinels and cluster exclude each other; got ${given.join(' and ')}`,
+    );
   }
   if (options.name !== undefined && options.sentinels === undefined) problems.push('name is only used with sentinels');
   if (options.sentinels !== undefined && (typeof options.name !== 'string' || options.name === '')) {
@@ -118,7 +133,8 @@ export function resolveRedisStoreOptions(options: RedisStoreOptions): ResolvedRe
   }
   if (options.sentinels !== undefined) {
     const sentinels = addressList(options.sentinels, 'sentinels', problems);
-    if (sentinels && typeof options.name === 'string' && options.name !== '') topology = { kind: 'sentinel', sentinels, name: options.name };
+    if (sentinels && typeof options.name === 'string' && options.name !== '')
+      topology = { kind: 'sentinel', sentinels, name: options.name };
   }
   if (options.cluster !== undefined) {
     const nodes = addressList(options.cluster, 'cluster', problems);
@@ -127,11 +143,14 @@ export function resolveRedisStoreOptions(options: RedisStoreOptions): ResolvedRe
 
   const keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
   if (typeof keyPrefix !== 'string') problems.push('keyPrefix must be a string');
-  else if (/[{}]/.test(keyPrefix)) problems.push('keyPrefix must not contain "{" or "}": the store wraps prefix and key in a Cluster hash tag');
+  else if (/[{}]/.test(keyPrefix))
+    problems.push('keyPrefix must not contain "{" or "}": the store wraps prefix and key in a Cluster hash tag');
 
   const encryptionKey = options.encryptionKey;
   if (encryptionKey !== undefined && (!Buffer.isBuffer(encryptionKey) || encryptionKey.length !== 32)) {
-    problems.push(`encryptionKey must be a Buffer of 32 bytes (AES-256), got ${Buffer.isBuffer(encryptionKey) ? `${encryptionKey.length} bytes` : typeof encryptionKey}`);
+    problems.push(
+      `encryptionKey must be a Buffer of 32 bytes (AES-256), got ${Buffer.isBuffer(encryptionKey) ? `${encryptionKey.length} bytes` : typeof encryptionKey}`,
+    );
   }
 
   const commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
@@ -176,7 +195,8 @@ function parseRedisUrl(
     return undefined;
   }
   const before = problems.length;
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') problems.push(`url must start with redis:// or rediss://, not ${url.protocol}//`);
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:')
+    problems.push(`url must start with redis:// or rediss://, not ${url.protocol}//`);
   if (url.hostname === '') problems.push('url has no host');
   if (url.search !== '' || url.hash !== '') problems.push('url must not have a query or fragment');
   const path = url.pathname.replace(/^\//, '');
@@ -202,7 +222,8 @@ function addressList(value: unknown, name: string, problems: string[]): RedisAdd
   const addresses = value.map((entry: unknown, index): RedisAddress => {
     const { host, port } = (typeof entry === 'object' && entry !== null ? entry : {}) as { host?: unknown; port?: unknown };
     if (typeof host !== 'string' || host === '') problems.push(`${name}[${index}].host must be a non-empty string`);
-    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65_535) problems.push(`${name}[${index}].port must be an integer from 1 to 65535`);
+    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65_535)
+      problems.push(`${name}[${index}].port must be an integer from 1 to 65535`);
     return { host: String(host), port: Number(port) };
   });
   return problems.length > before ? undefined : addresses;

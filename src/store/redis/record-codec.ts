@@ -49,16 +49,22 @@ export interface RecordCodec {
 
 /** `keys` names the Redis key each record is stored under: v2 blobs are bound to it. */
 export function createRecordCodec(encryptionKey: Buffer | undefined, keys: Pick<KeyLayout, 'record'>): RecordCodec {
-  const digestKey = encryptionKey ? Buffer.from(hkdfSync('sha256', encryptionKey, Buffer.alloc(0), 'oauth-sidecar record digest', 32)) : undefined;
+  const digestKey = encryptionKey
+    ? Buffer.from(hkdfSync('sha256', encryptionKey, Buffer.alloc(0), 'oauth-sidecar record digest', 32))
+    : undefined;
 
   const digestOf = (key: string, json: string): string =>
-    digestKey ? createHmac('sha256', digestKey).update(`${key}\n${json}`).digest('base64') : createHash('sha256').update(`${key}\n${json}`).digest('base64');
+    digestKey
+      ? createHmac('sha256', digestKey).update(`${key}\n${json}`).digest('base64')
+      : createHash('sha256').update(`${key}\n${json}`).digest('base64');
 
   return {
     encrypted: encryptionKey !== undefined,
     encode(key, record) {
       const json = JSON.stringify(record);
-      const blob = encryptionKey ? seal(encryptionKey, VERSION, json, recordAssociatedData(keys.record(key), String(record.generation))) : json;
+      const blob = encryptionKey
+        ? seal(encryptionKey, VERSION, json, recordAssociatedData(keys.record(key), String(record.generation)))
+        : json;
       return { blob, digest: digestOf(key, json) };
     },
     decode(key, generation, blob) {
@@ -67,7 +73,9 @@ export function createRecordCodec(encryptionKey: Buffer | undefined, keys: Pick<
       if (version !== undefined) {
         if (!encryptionKey) throw new StoreError(`the token record for ${key} is encrypted but no encryptionKey is set`);
         if (version !== VERSION && version !== LEGACY_VERSION) {
-          throw new StoreError(`the token record for ${key} is encrypted in format ${version}, which this oauth-sidecar does not know (a newer version wrote it); it is left untouched`);
+          throw new StoreError(
+            `the token record for ${key} is encrypted in format ${version}, which this oauth-sidecar does not know (a newer version wrote it); it is left untouched`,
+          );
         }
         const associatedData = version === VERSION ? recordAssociatedData(keys.record(key), generation) : `${key}:${generation}`;
         const opened = open(encryptionKey, version, blob, associatedData);
@@ -75,7 +83,10 @@ export function createRecordCodec(encryptionKey: Buffer | undefined, keys: Pick<
         json = opened;
       } else {
         // Accepting clear text here would let anyone who can write to Redis plant a token record.
-        if (encryptionKey) throw new StoreError(`the token record for ${key} is stored in clear text but encryptionKey is set; write it again (seed --force)`);
+        if (encryptionKey)
+          throw new StoreError(
+            `the token record for ${key} is stored in clear text but encryptionKey is set; write it again (seed --force)`,
+          );
         json = blob;
       }
       const record = parseRecord(json);

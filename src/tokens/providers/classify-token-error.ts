@@ -68,12 +68,15 @@ function providerAnswer(text: string): ProviderAnswer | undefined {
   if (envelope && typeof envelope === 'object') {
     const failures = (envelope as { failures?: unknown }).failures;
     const first = Array.isArray(failures) ? (failures[0] as Record<string, unknown> | undefined) : undefined;
-    if (first && typeof first === 'object') return { shape: 'v3-envelope', code: stringOrUndefined(first.code), description: stringOrUndefined(first.description) };
+    if (first && typeof first === 'object')
+      return { shape: 'v3-envelope', code: stringOrUndefined(first.code), description: stringOrUndefined(first.description) };
     const nested = envelope as Record<string, unknown>;
-    if (typeof nested.error === 'string') return { shape: 'oauth', code: nested.error, description: stringOrUndefined(nested.error_description) };
+    if (typeof nested.error === 'string')
+      return { shape: 'oauth', code: nested.error, description: stringOrUndefined(nested.error_description) };
     return undefined;
   }
-  if (typeof body.httpMessage === 'string') return { shape: 'gateway', code: body.httpMessage, description: stringOrUndefined(body.moreInformation) };
+  if (typeof body.httpMessage === 'string')
+    return { shape: 'gateway', code: body.httpMessage, description: stringOrUndefined(body.moreInformation) };
   return undefined;
 }
 

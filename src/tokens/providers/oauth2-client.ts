@@ -51,15 +51,22 @@ export function createOAuth2Client(auth: AuthConfig): TokenClient {
     } catch (error) {
       // Refused or unresolvable: the request never left. Anything later (a reset, a timeout) may have been processed.
       const code = (error as { code?: unknown }).code;
-      const neverSent = code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || error instanceof undiciErrors.ConnectTimeoutError;
-      throw new TokenEndpointError('transient', `token request failed: ${describeNetworkError(error)}`, { cause: error, grantMayBeSpent: !neverSent });
+      const neverSent =
+        code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || error instanceof undiciErrors.ConnectTimeoutError;
+      throw new TokenEndpointError('transient', `token request failed: ${describeNetworkError(error)}`, {
+        cause: error,
+        grantMayBeSpent: !neverSent,
+      });
     }
     if (status < 200 || status >= 300) throw classifyTokenError(status, text, retryAfter, secrets, presetVerdicts[auth.preset]);
     const body = parseBody(text);
     const tokens = body ? readTokenResponse(body, sentAt) : undefined;
     if (!tokens) {
       // The provider may have rotated the refresh token and sent it in a body we cannot read: say so.
-      throw new TokenEndpointError('transient', `token endpoint answered HTTP ${status} without a readable access_token`, { httpStatus: status, grantMayBeSpent: true });
+      throw new TokenEndpointError('transient', `token endpoint answered HTTP ${status} without a readable access_token`, {
+        httpStatus: status,
+        grantMayBeSpent: true,
+      });
     }
     return tokens;
   }

@@ -21,7 +21,8 @@ export const presetVerdicts: Readonly<Partial<Record<PresetName, Verdict>>> = {
   // validation failures share the envelope but say nothing about the token. The API gateway in front
   // answers an unknown client with its own 401 body, and v3 itself with error.apikey.* codes.
   v3(status, answer) {
-    if (status === 400 && answer.shape === 'v3-envelope' && answer.code && !answer.code.startsWith('error.validation')) return 'credential_dead';
+    if (status === 400 && answer.shape === 'v3-envelope' && answer.code && !answer.code.startsWith('error.validation'))
+      return 'credential_dead';
     if (status === 401 && answer.shape === 'gateway' && answer.code === 'Unauthorized') return 'client_rejected';
     if (status === 401 && answer.shape === 'v3-envelope' && answer.code?.startsWith('error.apikey')) return 'client_rejected';
     return undefined;

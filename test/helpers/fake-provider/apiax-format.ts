@@ -42,8 +42,7 @@ export function apiaxFormat(options: ResolvedOptions): WireFormat {
       });
     },
     // Keycloak answers a wrong password with 401, every other dead grant with 400.
-    grantError: (reason) =>
-      oauthError(reason === 'bad-user-credentials' ? 401 : 400, 'invalid_grant', GRANT_DESCRIPTIONS[reason]),
+    grantError: (reason) => oauthError(reason === 'bad-user-credentials' ? 401 : 400, 'invalid_grant', GRANT_DESCRIPTIONS[reason]),
     requestError: (error, description) => oauthError(400, error, description),
     apiRejection(reason) {
       // RFC 6750 section 3.1: no error code when the request carried no credentials at all.

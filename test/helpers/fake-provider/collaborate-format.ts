@@ -63,8 +63,7 @@ function tokenFields(options: ResolvedOptions, pair: IssuedPair): Record<string,
   };
   if (pair.refreshExpiresIn !== null) {
     // Seen in the wild as a numeric string ("31536000") [C]; follow expiresInAs for string vs number.
-    fields['refresh_token_expires_in'] =
-      options.expiresInAs === 'string' ? String(pair.refreshExpiresIn) : pair.refreshExpiresIn;
+    fields['refresh_token_expires_in'] = options.expiresInAs === 'string' ? String(pair.refreshExpiresIn) : pair.refreshExpiresIn;
   }
   return fields;
 }

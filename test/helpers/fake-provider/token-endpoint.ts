@@ -13,11 +13,7 @@ type ParsedParams = { ok: true; params: Params } | { ok: false; description: str
  * The grant is processed after the gate and the delay, so a client that times out or dies may still have
  * spent its refresh token: exactly the ambiguity a real slow provider creates.
  */
-export async function answerTokenRequest(
-  ctx: ProviderContext,
-  req: RecordedRequest,
-  tokenPath: string,
-): Promise<Reply | null> {
+export async function answerTokenRequest(ctx: ProviderContext, req: RecordedRequest, tokenPath: string): Promise<Reply | null> {
   ctx.tokenRequests.push(req);
   if (req.method !== 'POST') {
     return { ...textReply(405, 'Method Not Allowed'), headers: { 'content-type': 'text/plain', allow: 'POST' } };

@@ -10,7 +10,10 @@ function parsePointer(path: string): string[] {
   if (path === '') return [];
   if (!path.startsWith('/')) throw new Error(`JSON Pointer must start with "/": ${path}`);
   // RFC 6901 section 4: ~1 first, then ~0.
-  return path.slice(1).split('/').map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return path
+    .slice(1)
+    .split('/')
+    .map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
 function arrayIndex(token: string, length: number, forAdd: boolean): number {
@@ -52,7 +55,8 @@ export function applyPatch<T>(document: T, ops: readonly PatchOperation[]): T {
       else if (op.op === 'remove') parent.splice(arrayIndex(last, parent.length, false), 1);
       else if (op.op === 'replace') parent[arrayIndex(last, parent.length, false)] = structuredClone(op.value);
       else if (op.op === 'test') {
-        if (JSON.stringify(parent[arrayIndex(last, parent.length, false)]) !== JSON.stringify(op.value)) throw new Error(`test failed at ${op.path}`);
+        if (JSON.stringify(parent[arrayIndex(last, parent.length, false)]) !== JSON.stringify(op.value))
+          throw new Error(`test failed at ${op.path}`);
       } else throw new Error(`unsupported op ${op.op}`);
     } else if (typeof parent === 'object' && parent !== null) {
       const record = parent as Record<string, Json>;

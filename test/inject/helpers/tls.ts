@@ -20,13 +20,46 @@ export function makeTestCert(): TestCert {
   onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
   const file = (name: string) => path.join(dir, name);
   const openssl = (...args: string[]) => execFileSync('/usr/bin/openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '1', '-subj', '/CN=test-ca',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign',
-    '-keyout', file('ca.key'), '-out', file('ca.crt'));
+  openssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-sha256',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=test-ca',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign',
+    '-keyout',
+    file('ca.key'),
+    '-out',
+    file('ca.crt'),
+  );
   openssl('req', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-subj', '/CN=localhost', '-keyout', file('tls.key'), '-out', file('tls.csr'));
   writeFileSync(file('ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-  openssl('x509', '-req', '-sha256', '-days', '1', '-in', file('tls.csr'), '-CA', file('ca.crt'), '-CAkey', file('ca.key'),
-    '-CAcreateserial', '-extfile', file('ext'), '-out', file('tls.crt'));
+  openssl(
+    'x509',
+    '-req',
+    '-sha256',
+    '-days',
+    '1',
+    '-in',
+    file('tls.csr'),
+    '-CA',
+    file('ca.crt'),
+    '-CAkey',
+    file('ca.key'),
+    '-CAcreateserial',
+    '-extfile',
+    file('ext'),
+    '-out',
+    file('tls.crt'),
+  );
   return {
     dir,
     caPem: readFileSync(file('ca.crt'), 'utf8'),

@@ -151,7 +151,7 @@ describe('replicas sharing a store (fake clock)', () => {
     expect(a.events('record_written_over')).toHaveLength(1);
   });
 
-  it('a pair held only in memory is never written as an annotation over another writer\'s record of the same generation', async () => {
+  it("a pair held only in memory is never written as an annotation over another writer's record of the same generation", async () => {
     const c = cluster(['lockLeaseMs: 3000', 'inFlightMarkTtlMs: 10000']);
     const [a, b] = await twoReplicasOnFirstToken(c);
     void outcome(a.manager.replacementFor(2));

@@ -91,7 +91,9 @@ describe('token manager timing (fake clock)', () => {
     expect(a.manager.state).toBe('unavailable');
     expect(a.events('credential_dead')).toEqual([]);
     // The retry after a timeout sends the same refresh token again: this replica's own mark, the one reuse.
-    expect(endpoint.requests.every((request) => request.grant.type === 'refresh_token' && request.grant.refreshToken === 'rt-seed')).toBe(true);
+    expect(endpoint.requests.every((request) => request.grant.type === 'refresh_token' && request.grant.refreshToken === 'rt-seed')).toBe(
+      true,
+    );
 
     const before = endpoint.requests.length;
     await clock.advanceUntil(() => endpoint.requests.length > before, 120_000, 50);
