@@ -33,7 +33,7 @@ export function formatStatusTable(report: StatusReport, now = Date.now()): strin
 function stateCell(status: UpstreamStatus): string {
   const state = status.state.replace('_', ' ');
   // A refresh behind a still-valid token leaves the upstream ok; say so rather than hide it.
-  return status.refreshInFlight && status.state === 'ok' ? 'ok, refreshing' : state;
+  return status.refreshing && status.state === 'ok' ? 'ok, refreshing' : state;
 }
 
 function lastRefreshCell(status: UpstreamStatus, now: number): string {

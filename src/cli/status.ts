@@ -2,6 +2,7 @@
  * `oauth-sidecar status`: where each upstream's credential stands, from a running proxy's admin endpoint
  * or, when none answers, straight from the token store. Fingerprints only, never a token.
  */
+import { inFlightMark } from '../tokens/describe-token-state.js';
 import { firstTokenHint } from '../operator-hints.js';
 import { httpUrl } from '../net/endpoint.js';
 import type { Config, UpstreamConfig } from '../config/types.js';
@@ -110,7 +111,8 @@ function fromRecord(upstream: UpstreamConfig, record: TokenRecord | undefined, s
     refreshTokenFingerprint: fingerprint(record?.refreshToken),
     expiresInSeconds,
     obtainedAt: record ? new Date(record.obtainedAt).toISOString() : undefined,
-    refreshInFlight: Boolean(record?.refreshInFlight),
+    refreshing: false,
+    ...inFlightMark(record),
     store,
   };
 }

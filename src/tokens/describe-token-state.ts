@@ -37,7 +37,8 @@ export function describeTokenState(state: TokenState, now = Date.now()): TokenSt
     expiresInSeconds: token ? Math.round((token.expiresAt - now) / 1000) : undefined,
     refreshTokenExpiresInSeconds: record?.refreshTokenExpiresAt ? Math.round((record.refreshTokenExpiresAt - now) / 1000) : undefined,
     obtainedAt: record?.obtainedAt ? new Date(record.obtainedAt).toISOString() : undefined,
-    refreshInFlight: state.refreshing,
+    refreshing: state.refreshing,
+    ...inFlightMark(record),
     lastRefresh: state.history.last,
     lastHour: state.history.lastHour(now),
     store: state.store,
@@ -60,4 +61,12 @@ function notReadyReason(state: TokenState, usable: boolean): string | undefined 
   if (state.storeProblem) return state.storeProblem;
   if (state.unavailable) return state.unavailable;
   return state.history.last?.error ?? (state.refreshing ? 'first token being fetched' : 'no token yet');
+}
+
+/** The record's in-flight mark, as the status shows it (no token, only who and when). */
+export function inFlightMark(record: TokenRecord | undefined): Pick<TokenStatus, 'refreshTokenInFlight'> {
+  const mark = record?.refreshInFlight;
+  if (!mark) return {};
+  const blocksUntil = mark.expiresAt === undefined ? undefined : new Date(mark.expiresAt).toISOString();
+  return { refreshTokenInFlight: { by: mark.owner, since: new Date(mark.since).toISOString(), blocksUntil } };
 }

@@ -10,8 +10,13 @@ export interface TokenStatus {
   readonly expiresInSeconds: number | undefined;
   readonly refreshTokenExpiresInSeconds: number | undefined;
   readonly obtainedAt: string | undefined;
-  /** A refresh is running now (the state can still be ok: the current token serves meanwhile). */
-  readonly refreshInFlight: boolean;
+  /** This replica is refreshing now (the state can still be ok: the current token serves meanwhile). */
+  readonly refreshing: boolean;
+  /**
+   * The stored record says a replica sent its refresh token and has not stored the result yet (the
+   * record's in-flight mark): who, since when, and until when no other replica sends that token.
+   */
+  readonly refreshTokenInFlight?: { readonly by: string; readonly since: string; readonly blocksUntil: string | undefined };
   readonly lastRefresh: LastRefresh | undefined;
   /** What this replica did in the last hour (to the minute). Other replicas count their own. */
   readonly lastHour: RecentActivity;

@@ -92,7 +92,7 @@ describe('oauth-sidecar status', () => {
       upstream: 'apiax',
       state: 'ok',
       generation: 3,
-      refreshInFlight: false,
+      refreshing: false,
       lastRefresh: { outcome: 'success', reason: 'rejected' },
       lastHour: { refreshes: 2, failedRefreshes: 0, replays: 1, rejectedReplays: 0 },
       store: `file ${configPath.replace('proxy.yaml', 'tokens.json')}`,

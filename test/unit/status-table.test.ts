@@ -20,7 +20,7 @@ const fromProxy: UpstreamStatus = {
   generation: 7,
   expiresInSeconds: 290,
   accessTokenFingerprint: '0a1b2c3d',
-  refreshInFlight: false,
+  refreshing: false,
   lastRefresh: { at: '2026-11-22T09:59:48Z', outcome: 'success', reason: 'rejected', latencyMs: 84 },
   lastHour: { refreshes: 4, failedRefreshes: 1, replays: 3, rejectedReplays: 0 },
   store: 'redis redis://127.0.0.1:6379, prefix "oauth-sidecar"',
@@ -64,7 +64,7 @@ describe('the status table', () => {
   });
 
   it('shows a refresh behind a valid token, and the states in words', () => {
-    expect(cells(table({ ...fromProxy, refreshInFlight: true })[2])[1]).toBe('ok, refreshing');
+    expect(cells(table({ ...fromProxy, refreshing: true })[2])[1]).toBe('ok, refreshing');
     const dead = table({
       upstream: 'v3',
       state: 'credential_dead',

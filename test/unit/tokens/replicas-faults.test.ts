@@ -66,6 +66,7 @@ describe('replicas sharing a store (fake clock)', () => {
     // Once a's lease lapsed, b took it, found a's live mark, and says why it waits.
     expect(last?.message).toMatch(/replica a sent this refresh token at .* and has not stored the result yet/);
     expect(b.manager.state).toBe('unavailable');
+    expect(b.manager.status()).toMatchObject({ refreshing: false, refreshTokenInFlight: { by: 'a' } });
 
     // The link returns: a's pair is stored, and b adopts it without a token request.
     a.link.restore();
