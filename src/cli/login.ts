@@ -5,6 +5,7 @@
  * as generation + 1. Presets with a password grant (Apiax) run that grant instead. Only fingerprints
  * are printed: the code and the tokens never reach the terminal, the browser page or an error message.
  */
+import { createPkce, type Pkce } from './pkce.js';
 import { isLoopback } from '../net/is-loopback.js';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -78,7 +79,12 @@ async function browserLogin(upstream: UpstreamConfig, store: TokenStore, options
   try {
     const code = await callback.code;
     try {
-      const line = await exchangeAndStore(upstream, store, { type: 'authorization_code', code, redirectUri: callback.redirectUri });
+      const line = await exchangeAndStore(upstream, store, {
+        type: 'authorization_code',
+        code,
+        redirectUri: callback.redirectUri,
+        codeVerifier: callback.pkce.verifier,
+      });
       callback.reply(200, 'Login succeeded. You can close this window and return to the terminal.');
       return line;
     } catch (error) {
@@ -151,6 +157,8 @@ interface Callback {
   readonly redirectUri: string;
   /** The code of the first redirect; rejects when it was refused or none came in time. */
   readonly code: Promise<string>;
+  /** This login's PKCE pair: the challenge went out in the authorize URL, the verifier goes with the code. */
+  readonly pkce: Pkce;
   /** Answers the browser's pending redirect request (once the code has been exchanged). */
   reply(status: number, message: string): void;
   close(): Promise<void>;
@@ -162,6 +170,7 @@ async function openCallback(upstream: UpstreamConfig, options: LoginOptions): Pr
   if (!isLoopback(endpoint.host))
     throw new CommandError('LOGIN_SETUP_FAILED', `the login callback listens on loopback only; ${endpoint.host} is not a loopback address`);
   const state = randomBytes(24).toString('base64url');
+  const pkce = createPkce();
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const server = createServer();
   await listenForCallback(server, endpoint);
@@ -178,7 +187,7 @@ async function openCallback(upstream: UpstreamConfig, options: LoginOptions): Pr
     const hostPort = `${isIP(endpoint.host) === 6 ? `[${endpoint.host}]` : endpoint.host}:${port}`;
     const redirectUri = options.redirectUri ?? `http://${hostPort}/callback`;
     if (!URL.canParse(redirectUri)) throw new CommandError('LOGIN_SETUP_FAILED', `the redirect URI ${redirectUri} is not a URL`);
-    const authorizeUrl = buildAuthorizeUrl(upstream.auth, redirectUri, state);
+    const authorizeUrl = buildAuthorizeUrl(upstream.auth, redirectUri, state, pkce);
     let pending: ServerResponse | undefined;
     const code = waitForCallback(server, {
       path: new URL(redirectUri).pathname,
@@ -200,7 +209,7 @@ async function openCallback(upstream: UpstreamConfig, options: LoginOptions): Pr
       }
       pending = undefined;
     };
-    return { redirectUri, code, reply, close };
+    return { redirectUri, code, pkce, reply, close };
   } catch (error) {
     await close();
     throw error;
@@ -208,7 +217,7 @@ async function openCallback(upstream: UpstreamConfig, options: LoginOptions): Pr
 }
 
 /** The authorize URL: auth.authorizeUrl (its own query kept), else derived from the preset's token URL. */
-export function buildAuthorizeUrl(auth: AuthConfig, redirectUri: string, state: string): string {
+export function buildAuthorizeUrl(auth: AuthConfig, redirectUri: string, state: string, pkce: Pick<Pkce, 'challenge' | 'method'>): string {
   const tokenUrl = new URL(auth.tokenUrl);
   let url: URL;
   if (auth.authorizeUrl) {
@@ -232,6 +241,8 @@ export function buildAuthorizeUrl(auth: AuthConfig, redirectUri: string, state: 
   // Sent to Collaborate too: it does not echo it, but an instance that does gets it checked.
   url.searchParams.set('state', state);
   if (auth.scope) url.searchParams.set('scope', auth.scope);
+  url.searchParams.set('code_challenge', pkce.challenge);
+  url.searchParams.set('code_challenge_method', pkce.method);
   return url.toString();
 }
 

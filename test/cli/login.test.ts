@@ -1,3 +1,4 @@
+import { s256 } from '../../src/cli/pkce.js';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -140,9 +141,13 @@ describe('oauth-sidecar login (authorization code)', () => {
       grant_type: 'authorization_code',
       code: CODE_1,
       redirect_uri: redirectUri,
+      code_verifier: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
       client_id: 'client-id',
       client_secret: 'client-secret',
     });
+    // PKCE (RFC 7636): the verifier sent with the code is the one whose S256 challenge the authorize URL carried.
+    expect(authorizeUrl.searchParams.get('code_challenge_method')).toBe('S256');
+    expect(s256(form(p.tokenRequests[0]).code_verifier ?? '')).toBe(authorizeUrl.searchParams.get('code_challenge'));
 
     expect(line).toBe(
       `logged in collaborate: generation 1, access token ${fingerprint(record?.accessToken as string)}, refresh token ${fingerprint(record?.refreshToken as string)} (file ${storePath})`,
@@ -169,6 +174,8 @@ describe('oauth-sidecar login (authorization code)', () => {
       redirect_uri: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/callback$/),
       state: expect.stringMatching(/^[A-Za-z0-9_-]{32}$/),
       scope: 'ACCOUNTS_BASIC',
+      code_challenge: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+      code_challenge_method: 'S256',
     });
     const line = await first.result;
     expect(first.visit.page.status).toBe(200);
@@ -181,14 +188,18 @@ describe('oauth-sidecar login (authorization code)', () => {
       grant_type: 'authorization_code',
       code: CODE_1,
       redirect_uri: authorizeUrl.searchParams.get('redirect_uri'),
+      code_verifier: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
       scope: 'ACCOUNTS_BASIC',
     });
+    expect(s256(form(request).code_verifier ?? '')).toBe(authorizeUrl.searchParams.get('code_challenge'));
     expect(line).toMatch(/^logged in v3: generation 1, access token [0-9a-f]{8}, refresh token [0-9a-f]{8} \(file /);
     expectNoSecrets(first.terminal.text + line + first.visit.page.body, p);
 
     const second = await login(config, 'v3', (url) => echoState(url, CODE_2));
     await second.result;
     expect(second.visit.authorizeUrl.searchParams.get('state')).not.toBe(authorizeUrl.searchParams.get('state'));
+    // A fresh verifier per login.
+    expect(second.visit.authorizeUrl.searchParams.get('code_challenge')).not.toBe(authorizeUrl.searchParams.get('code_challenge'));
     expect(storedRecord(storePath, 'v3')).toMatchObject({ generation: 2 });
   });
 
@@ -321,6 +332,8 @@ describe('oauth-sidecar login (other presets and refusals)', () => {
       redirect_uri: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/callback$/),
       state: expect.stringMatching(/^[A-Za-z0-9_-]{32}$/),
       scope: 'openid',
+      code_challenge: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+      code_challenge_method: 'S256',
     });
     expect(await visit.result).toMatch(/^logged in apiax: generation 1, /);
     expect(storedRecord(storePath, 'apiax')).toMatchObject({ generation: 1, source: 'authorization_code' });
@@ -328,9 +341,11 @@ describe('oauth-sidecar login (other presets and refusals)', () => {
       grant_type: 'authorization_code',
       code: CODE_1,
       redirect_uri: authorizeUrl.searchParams.get('redirect_uri'),
+      code_verifier: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
       client_id: 'integration-api',
       scope: 'openid',
     });
+    expect(s256(form(p.tokenRequests[0]).code_verifier ?? '')).toBe(authorizeUrl.searchParams.get('code_challenge'));
 
     // Keycloak echoes state: a redirect without it is refused, and nothing is exchanged.
     const calls = p.counters.tokenCalls;

@@ -13,7 +13,7 @@ import { presetVerdicts } from './verdicts.js';
 export type TokenGrant =
   | { readonly type: 'refresh_token'; readonly refreshToken: string }
   | { readonly type: 'password'; readonly username: string; readonly password: string }
-  | { readonly type: 'authorization_code'; readonly code: string; readonly redirectUri?: string };
+  | { readonly type: 'authorization_code'; readonly code: string; readonly redirectUri?: string; readonly codeVerifier?: string };
 
 export interface TokenClient {
   /** Sends one token request. Resolves with the tokens, or rejects with a classified TokenEndpointError. */
@@ -79,6 +79,7 @@ function grantFields(grant: TokenGrant, auth: AuthConfig): Record<string, string
   if (grant.type === 'refresh_token') fields.refresh_token = grant.refreshToken;
   if (grant.type === 'password') Object.assign(fields, { username: grant.username, password: grant.password });
   if (grant.type === 'authorization_code') {
+    if (grant.codeVerifier) fields.code_verifier = grant.codeVerifier;
     fields.code = grant.code;
     if (grant.redirectUri) fields.redirect_uri = grant.redirectUri;
   }
@@ -138,7 +139,7 @@ function secretsIn(grant: TokenGrant, auth: AuthConfig): string[] {
   const secrets = [auth.clientSecret?.reveal(), auth.tppToken?.reveal()];
   if (grant.type === 'refresh_token') secrets.push(grant.refreshToken);
   if (grant.type === 'password') secrets.push(grant.password);
-  if (grant.type === 'authorization_code') secrets.push(grant.code);
+  if (grant.type === 'authorization_code') secrets.push(grant.code, ...(grant.codeVerifier ? [grant.codeVerifier] : []));
   return secrets.filter((secret): secret is string => Boolean(secret));
 }
 
