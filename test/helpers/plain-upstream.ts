@@ -135,7 +135,11 @@ export interface RoutedProxyOptions {
   basePath?: string;
   /** Overrides the target entirely (e.g. a closed port). */
   target?: string;
+  /** Extra top-level YAML (e.g. "limits: { maxClientConnections: 2 }"), after the default listen/admin/store. */
+  top?: string;
 }
+
+const DEFAULT_TOP = 'listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\nstore: { type: memory }\n';
 
 /** Proxy route `/up` → plain upstream `/base`, tokens from an Apiax fake provider. */
 export async function startRoutedProxy(options: RoutedProxyOptions = {}): Promise<RoutedProxy> {
@@ -151,6 +155,7 @@ export async function startRoutedProxy(options: RoutedProxyOptions = {}): Promis
     : '';
   const yaml = configYaml(
     `up:\n  target: ${options.target ?? `${upstream.origin}${options.basePath ?? '/base'}`}\n  auth:\n    preset: apiax\n    tokenUrl: ${provider.tokenUrl}\n    refreshToken: ${provider.issueRefreshToken()}${extra}`,
+    `${DEFAULT_TOP}${options.top ?? ''}`,
   );
   const proxy = await startProxy(yaml);
   return { proxy, upstream, provider, routeUrl: `${proxy.url}/up` };

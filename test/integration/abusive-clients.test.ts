@@ -6,14 +6,11 @@
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { describe, expect, it, onTestFinished } from 'vitest';
-import { startFakeProvider } from '../helpers/fake-provider.js';
-import { startPlainUpstream, type PlainUpstream, type UpstreamHandler } from '../helpers/plain-upstream.js';
+import { describe, expect, it } from 'vitest';
+import { startRoutedProxy, type PlainUpstream, type UpstreamHandler } from '../helpers/plain-upstream.js';
 import { proxyError, send, type SentResponse } from '../helpers/raw-http.js';
 import { parseResponse, rawClient, requestHead, type ParsedResponse } from '../helpers/raw-client.js';
-import { configYaml, eventually, startProxy, type RunningProxy } from '../helpers/start-proxy.js';
-
-const TOP = 'listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\nstore: { type: memory }\n';
+import { eventually, type RunningProxy } from '../helpers/start-proxy.js';
 
 interface Setup {
   proxy: RunningProxy;
@@ -24,22 +21,12 @@ interface Setup {
 
 /** The proxy (route /up → plain upstream /base) with extra top-level YAML and extra upstream keys. */
 async function setup(options: { top?: string; upstream?: string; handler?: UpstreamHandler } = {}): Promise<Setup> {
-  const provider = await startFakeProvider({ kind: 'apiax' });
-  onTestFinished(() => provider.close());
-  const upstream = await startPlainUpstream(options.handler);
-  const extra = options.upstream
-    ? `\n${options.upstream
-        .trim()
-        .split('\n')
-        .map((line) => `  ${line}`)
-        .join('\n')}`
-    : '';
-  const yaml = configYaml(
-    `up:\n  target: ${upstream.origin}/base\n  auth:\n    preset: apiax\n    tokenUrl: ${provider.tokenUrl}\n    refreshToken: ${provider.issueRefreshToken()}${extra}`,
-    `${TOP}${options.top ?? ''}`,
-  );
-  const proxy = await startProxy(yaml);
-  return { proxy, upstream, routeUrl: `${proxy.url}/up`, host: new URL(proxy.url).host };
+  const { proxy, upstream, routeUrl } = await startRoutedProxy({
+    ...(options.handler ? { handler: options.handler } : {}),
+    ...(options.upstream ? { extra: options.upstream } : {}),
+    ...(options.top ? { top: options.top } : {}),
+  });
+  return { proxy, upstream, routeUrl, host: new URL(proxy.url).host };
 }
 
 function expectJsonError(res: ParsedResponse | undefined, status: number, code: string): { requestId: string } {
