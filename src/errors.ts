@@ -9,7 +9,7 @@
 
 export const ErrorRegistry = {
   // Answered over HTTP by the proxy, the admin listener or the injection webhook, as
-  // {"error":{"code","message","requestId"}} (src/proxy/error-response.ts).
+  // {"error":{"code","message","requestId"}} (src/http/error-response.ts).
   ROUTE_NOT_FOUND: { status: 404, meaning: 'no upstream (or admin endpoint) is routed at this path' },
   BAD_REQUEST: { status: 400, meaning: 'the request is not valid HTTP/1.1' },
   BAD_REQUEST_TARGET: {
@@ -66,9 +66,6 @@ export type RegisteredCode = keyof typeof ErrorRegistry;
 
 /** The codes answered over HTTP: those registered with a status. */
 export type ErrorCode = { [C in RegisteredCode]: (typeof ErrorRegistry)[C] extends { status: number } ? C : never }[RegisteredCode];
-
-/** The registry under its earlier name, for existing imports. */
-export const ErrorCodes = ErrorRegistry;
 
 /** The base of every error this project throws on purpose: `code` is stable and registered in ErrorRegistry. */
 export class SidecarError extends Error {
