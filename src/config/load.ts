@@ -227,6 +227,7 @@ function buildAuth(name: string, raw: RawAuth): AuthConfig {
     bodyEncoding: raw.bodyEncoding ?? preset.bodyEncoding,
     scope: nonEmpty(raw.scope),
     authorizeUrl: nonEmpty(raw.authorizeUrl),
+    authorizeParams: { ...raw.authorizeParams },
     earlyRefreshFraction: raw.earlyRefreshFraction,
     earlyRefreshSeconds: raw.earlyRefreshSeconds,
     tokenRequestTimeoutMs: raw.tokenRequestTimeoutMs,

@@ -44,6 +44,11 @@ const authSchema = z.strictObject({
    * collaborate and v3 when unset; setting it also gives apiax and oauth2 a browser login.
    */
   authorizeUrl: httpUrl.optional(),
+  /**
+   * Extra query parameters for the authorize URL (`login`), e.g. `{ audience: …, acr_values: … }`. They cannot
+   * replace the ones login owns (response_type, client_id, redirect_uri, state, code_challenge…).
+   */
+  authorizeParams: z.record(z.string().regex(/^[A-Za-z0-9._~-]+$/, 'must be a plain parameter name'), z.string()).default({}),
   /** Refresh early: when this fraction of the lifetime has passed or `earlyRefreshSeconds` before expiry, whichever is earlier. */
   earlyRefreshFraction: z.number().gt(0).lt(1).default(0.8),
   earlyRefreshSeconds: z.number().int().nonnegative().default(60),

@@ -22,6 +22,8 @@ export interface AuthConfig {
   readonly scope: string | undefined;
   /** `login`: where a person authorizes; undefined means derived from the preset (collaborate, v3) or none. */
   readonly authorizeUrl: string | undefined;
+  /** `login`: extra authorize-URL query parameters from auth.authorizeParams. */
+  readonly authorizeParams: Readonly<Record<string, string>>;
   readonly earlyRefreshFraction: number;
   readonly earlyRefreshSeconds: number;
   readonly tokenRequestTimeoutMs: number;
