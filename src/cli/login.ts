@@ -4,6 +4,8 @@
  * redirect, the code is exchanged at the token endpoint, and the pair is written to the configured store
  * as generation + 1. Presets with a password grant (Apiax) run that grant instead. Only fingerprints
  * are printed: the code and the tokens never reach the terminal, the browser page or an error message.
+ * A live record is replaced only with --force (checked before the browser step); an answer without a
+ * refresh token is refused, since the proxy could not renew what it stores.
  */
 import { createPkce, type Pkce } from './pkce.js';
 import { isLoopback } from '../net/is-loopback.js';
@@ -17,6 +19,7 @@ import { listen } from '../net/listen.js';
 import type { AuthConfig, Config, UpstreamConfig } from '../config/types.js';
 import { CommandError } from '../errors.js';
 import { createStore } from '../store/create-store.js';
+import { refuseLiveRecord } from './existing-record.js';
 import type { TokenStore } from '../store/token-store.js';
 import { fingerprint } from '../tokens/fingerprint.js';
 import { createOAuth2Client, type TokenGrant } from '../tokens/providers/oauth2-client.js';
@@ -33,6 +36,8 @@ export interface LoginOptions {
   timeoutMs?: number;
   /** Opening a browser is not implemented: the URL is always printed for the operator to open. */
   openBrowser?: false;
+  /** Replace a live record (one that still holds usable tokens). */
+  force?: boolean;
   /** Prompts and progress for the operator. */
   out: NodeJS.WritableStream;
 }
@@ -55,7 +60,7 @@ export async function runLogin(config: Config, options: LoginOptions): Promise<s
       'the memory store lives inside the proxy process; a login from outside has no effect (configure a file or redis store)',
     );
   const { auth } = upstream;
-  if (!hasBrowserLogin(auth)) return passwordLogin(config, upstream);
+  if (!hasBrowserLogin(auth)) return passwordLogin(config, upstream, options);
   // A public client (apiax's integration-api, clientAuth none) has no secret to send.
   const needsSecret = auth.clientAuth !== 'none';
   const missing = [auth.clientId ? undefined : 'clientId', auth.clientSecret || !needsSecret ? undefined : 'clientSecret'].filter(Boolean);
@@ -65,8 +70,12 @@ export async function runLogin(config: Config, options: LoginOptions): Promise<s
       `upstream ${upstream.name} has no ${missing.join(' and ')} configured; login needs the client credentials`,
     );
 
+  refuseOwnedAuthorizeParams(upstream);
+
   const store = await createStore(config.store);
   try {
+    // Before the browser step: an operator should not authorize only to be told the record was live.
+    refuseLiveRecord(upstream.name, await store.read(upstream.name), options.force ?? false);
     return await browserLogin(upstream, store, options);
   } finally {
     await store.close();
@@ -102,7 +111,7 @@ function hasBrowserLogin(auth: AuthConfig): boolean {
 }
 
 /** Apiax (and generic OAuth2) without auth.authorizeUrl: their first token comes from the password grant. */
-async function passwordLogin(config: Config, upstream: UpstreamConfig): Promise<string> {
+async function passwordLogin(config: Config, upstream: UpstreamConfig, options: LoginOptions): Promise<string> {
   const { auth } = upstream;
   if (!auth.username || !auth.password) {
     throw new CommandError(
@@ -114,6 +123,7 @@ async function passwordLogin(config: Config, upstream: UpstreamConfig): Promise<
   }
   const store = await createStore(config.store);
   try {
+    refuseLiveRecord(upstream.name, await store.read(upstream.name), options.force ?? false);
     return await exchangeAndStore(upstream, store, { type: 'password', username: auth.username, password: auth.password.reveal() });
   } finally {
     await store.close();
@@ -136,6 +146,7 @@ async function exchangeAndStore(upstream: UpstreamConfig, store: TokenStore, gra
   } finally {
     await client.close();
   }
+  refuseAnswerWithoutRefreshToken(upstream, tokens);
   // A running proxy may write between our read and our write: re-read and try once more.
   for (let attempt = 0; attempt < 2; attempt++) {
     const current = await store.read(upstream.name);
@@ -150,6 +161,23 @@ async function exchangeAndStore(upstream: UpstreamConfig, store: TokenStore, gra
   throw new CommandError(
     'RECORD_CHANGED',
     `the record of ${upstream.name} kept changing while logging in; the new tokens were not stored, run login again`,
+  );
+}
+
+/**
+ * Every preset's provider issues a refresh token with the first pair (docs/providers.md), and the generic
+ * oauth2 preset gets no exception: RFC 6749 makes the refresh token optional, but a pair without one gives
+ * the proxy an access token it cannot renew, so the upstream would stop working when it expires, hours
+ * after a login that looked fine. The one way back the proxy has without a refresh token is the password
+ * grant (refresh-procedure.ts grantsFor), so with auth.username and auth.password such an answer is stored.
+ */
+function refuseAnswerWithoutRefreshToken(upstream: UpstreamConfig, tokens: TokenResponse): void {
+  if (tokens.refreshToken || (upstream.auth.username && upstream.auth.password)) return;
+  throw new CommandError(
+    'LOGIN_GRANT_REFUSED',
+    `the token endpoint of ${upstream.name} issued an access token but no refresh token, so the proxy could not renew it; ` +
+      'nothing was stored. For an OpenID Connect provider put offline_access into auth.scope (login then asks with prompt=consent); ' +
+      'check that the client is allowed the refresh_token grant',
   );
 }
 
@@ -197,6 +225,7 @@ async function openCallback(upstream: UpstreamConfig, options: LoginOptions): Pr
       stateRequired: upstream.auth.preset !== 'collaborate',
       timeoutMs,
       hold: (res) => (pending = res),
+      ignored: (reason) => options.out.write(`Ignored a request to the callback: ${reason}. Still waiting...\n`),
     });
     options.out.write(
       `Open this URL in a browser and authorize ${upstream.name}:\n\n  ${authorizeUrl}\n\n` +
@@ -216,7 +245,42 @@ async function openCallback(upstream: UpstreamConfig, options: LoginOptions): Pr
   }
 }
 
-/** The authorize URL: auth.authorizeUrl (its own query kept), else derived from the preset's token URL. */
+/** The authorize-URL parameters login sets itself; auth.authorizeParams may add others but never these. */
+export const LOGIN_OWNED_PARAMS: readonly string[] = [
+  'response_type',
+  'client_id',
+  'redirect_uri',
+  'state',
+  'code_challenge',
+  'code_challenge_method',
+  'scope',
+];
+
+/** A config whose auth.authorizeParams names a parameter login owns is refused before anything starts. */
+export function refuseOwnedAuthorizeParams(upstream: UpstreamConfig): void {
+  const owned = Object.keys(upstream.auth.authorizeParams).filter((name) => LOGIN_OWNED_PARAMS.includes(name));
+  if (owned.length === 0) return;
+  const paths = owned.map((name) => `upstreams.${upstream.name}.auth.authorizeParams.${name}`);
+  throw new CommandError(
+    'CONFIG_INVALID',
+    `${paths.join(', ')}: login sets ${owned.join(', ')} itself (${LOGIN_OWNED_PARAMS.join(', ')} are its own; ` +
+      'auth.scope sets scope); remove it from auth.authorizeParams',
+  );
+}
+
+/**
+ * OpenID Connect Core §11: a provider issues a refresh token for offline_access only when the authorize
+ * request carries prompt=consent (a conforming one drops offline_access otherwise, and then no refresh token
+ * comes). An explicit prompt, in auth.authorizeParams or in auth.authorizeUrl's own query, replaces it.
+ */
+function wantsOfflineAccess(auth: AuthConfig): boolean {
+  return (auth.scope ?? '').split(/\s+/).includes('offline_access');
+}
+
+/**
+ * The authorize URL: auth.authorizeUrl (its own query kept), else derived from the preset's token URL, then
+ * auth.authorizeParams, then prompt=consent for offline_access, then login's own parameters, which always win.
+ */
 export function buildAuthorizeUrl(auth: AuthConfig, redirectUri: string, state: string, pkce: Pick<Pkce, 'challenge' | 'method'>): string {
   const tokenUrl = new URL(auth.tokenUrl);
   let url: URL;
@@ -235,6 +299,8 @@ export function buildAuthorizeUrl(auth: AuthConfig, redirectUri: string, state: 
   } else {
     url = new URL('/v3/authorize', tokenUrl.origin);
   }
+  for (const [name, value] of Object.entries(auth.authorizeParams)) url.searchParams.set(name, value);
+  if (wantsOfflineAccess(auth) && !url.searchParams.has('prompt')) url.searchParams.set('prompt', 'consent');
   url.searchParams.set('response_type', 'code');
   url.searchParams.set('client_id', auth.clientId ?? '');
   url.searchParams.set('redirect_uri', redirectUri);
@@ -253,25 +319,37 @@ interface CallbackExpectation {
   readonly timeoutMs: number;
   /** Keeps the accepted redirect's response open, to be answered once the code has been exchanged. */
   readonly hold: (res: ServerResponse) => void;
+  /** Tells the operator that a request to the callback was ignored, and why. */
+  readonly ignored: (reason: string) => void;
 }
 
+/** What one request to the callback path is: this login's code, the provider's refusal, or not ours at all. */
+type CallbackOutcome = { readonly code: string } | { readonly refused: string } | { readonly ignore: string };
+
 /**
- * Resolves with the code of the first request to the callback path, or rejects with the reason it was
- * refused (that request is answered at once). Either way the listener takes no further callback.
+ * Resolves with the code of the first redirect that belongs to this login, or rejects with the provider's
+ * refusal or when none came in time. A request that does not belong to it (a wrong or missing state, no code
+ * and no error) is answered 400 and changes nothing: a forged or stray callback cannot end the login that
+ * the real redirect is still on its way to. After the first accepted redirect the listener takes no other.
  */
 function waitForCallback(server: Server, expected: CallbackExpectation): Promise<string> {
   return new Promise<string>((resolve, reject) => {
     let done = false;
+    const ignored: string[] = [];
     const finish = (): void => {
       done = true;
       clearTimeout(timer);
     };
     const timer = setTimeout(() => {
       finish();
+      const last = ignored.at(-1);
+      const note = last
+        ? ` (ignored ${ignored.length} request${ignored.length === 1 ? '' : 's'} to the callback, the last because ${last})`
+        : '';
       reject(
         new CommandError(
           'LOGIN_NO_REDIRECT',
-          `no redirect arrived within ${expected.timeoutMs / 1000} s; nothing was stored, run login again`,
+          `no redirect arrived within ${expected.timeoutMs / 1000} s${note}; nothing was stored, run login again`,
         ),
       );
     }, expected.timeoutMs);
@@ -279,11 +357,16 @@ function waitForCallback(server: Server, expected: CallbackExpectation): Promise
       const url = new URL(req.url ?? '/', 'http://callback.invalid');
       if (req.method !== 'GET' || url.pathname !== expected.path) return page(res, 404, 'Not found.');
       if (done) return page(res, 409, 'This login has already received its redirect; you can close this window.');
-      finish();
       const outcome = readCallback(url.searchParams, expected);
-      if ('error' in outcome) {
-        page(res, 400, `Login failed: ${outcome.error}. Nothing was stored; run the login command again.`);
-        reject(new CommandError('LOGIN_REDIRECT_REFUSED', outcome.error));
+      if ('ignore' in outcome) {
+        ignored.push(outcome.ignore);
+        expected.ignored(outcome.ignore);
+        return page(res, 400, `This redirect does not belong to the login that is waiting (${outcome.ignore}); it was ignored.`);
+      }
+      finish();
+      if ('refused' in outcome) {
+        page(res, 400, `Login failed: ${outcome.refused}. Nothing was stored; run the login command again.`);
+        reject(new CommandError('LOGIN_REDIRECT_REFUSED', outcome.refused));
         return;
       }
       expected.hold(res);
@@ -292,20 +375,24 @@ function waitForCallback(server: Server, expected: CallbackExpectation): Promise
   });
 }
 
-function readCallback(params: URLSearchParams, expected: CallbackExpectation): { code: string } | { error: string } {
+/**
+ * RFC 6749 §10.12: a redirect is this login's only when it carries this login's state. A wrong state is never
+ * accepted. A missing one is accepted only where the provider never echoes state (Collaborate): there the
+ * PKCE verifier, which never leaves this process, binds the code to this login, since a code obtained by
+ * another authorize request cannot be exchanged with it (as long as the provider checks PKCE).
+ */
+function readCallback(params: URLSearchParams, expected: CallbackExpectation): CallbackOutcome {
   const state = params.get('state');
-  // RFC 6749 §10.12: a redirect that does not carry our state may be a forged one (login CSRF).
-  if (state !== null && state !== expected.state)
-    return { error: 'the redirect carried a state that does not match this login (possible forgery)' };
+  if (state !== null && state !== expected.state) return { ignore: 'its state does not match this login (possible forgery)' };
   if (state === null && expected.stateRequired)
-    return { error: 'the redirect carried no state, but this provider always returns it (possible forgery)' };
+    return { ignore: 'it carries no state, but this provider always returns it (possible forgery)' };
   const error = params.get('error');
   if (error !== null) {
     const description = params.get('error_description');
-    return { error: `the provider refused the authorization: ${printable(error)}${description ? ` (${printable(description)})` : ''}` };
+    return { refused: `the provider refused the authorization: ${printable(error)}${description ? ` (${printable(description)})` : ''}` };
   }
   const code = params.get('code');
-  if (!code) return { error: 'the redirect carried neither a code nor an error' };
+  if (!code) return { ignore: 'it carries neither a code nor an error' };
   return { code };
 }
 

@@ -6,7 +6,7 @@ import { seedRecord } from '../tokens/token-record.js';
 import type { Config } from '../config/types.js';
 import { CommandError } from '../errors.js';
 import { createStore } from '../store/create-store.js';
-import type { TokenRecord } from '../store/token-store.js';
+import { refuseLiveRecord } from './existing-record.js';
 import { fingerprint } from '../tokens/fingerprint.js';
 
 export interface SeedOptions {
@@ -31,12 +31,7 @@ export async function seedRefreshToken(config: Config, options: SeedOptions): Pr
   const store = await createStore(config.store);
   try {
     const current = await store.read(options.upstream);
-    if (current && isLive(current) && !options.force) {
-      throw new CommandError(
-        'RECORD_LIVE',
-        `upstream ${options.upstream} already has a live record (generation ${current.generation}); use --force to replace it`,
-      );
-    }
+    refuseLiveRecord(options.upstream, current, options.force);
     const next = seedRecord(current, options.refreshToken, 'seed-command', Date.now(), 'seed-command');
     if ((await store.compareAndSet(options.upstream, current?.generation ?? 0, next)) === 'stale') {
       throw new CommandError('RECORD_CHANGED', `the record of ${options.upstream} changed while seeding; run the command again`);
@@ -45,10 +40,6 @@ export async function seedRefreshToken(config: Config, options: SeedOptions): Pr
   } finally {
     await store.close();
   }
-}
-
-function isLive(record: TokenRecord): boolean {
-  return !record.dead && Boolean(record.refreshToken || record.accessToken);
 }
 
 export async function readStdin(stream: NodeJS.ReadableStream, limitBytes = 64 * 1024): Promise<string> {

@@ -45,3 +45,16 @@ describe('oauth-sidecar login (the CLI wiring)', () => {
     expect(none.stderr).toContain('login takes one upstream name');
   });
 });
+
+describe('oauth-sidecar login --help', () => {
+  it('states the state rule (and the Collaborate exception), the refresh-token rule and --force', async () => {
+    const help = await runCli(['login', '--help']);
+    expect(help.code).toBe(0);
+    const text = help.stdout.replace(/\s+/g, ' ');
+    expect(text).toContain(
+      "The code is accepted only with this login's state (or, for Collaborate, which never echoes state, the PKCE verifier binds it to this login; a code stolen from another login cannot be exchanged).",
+    );
+    expect(text).toContain('An answer without a refresh token is refused and nothing is stored');
+    expect(text).toContain('--force replace a live record');
+  });
+});
