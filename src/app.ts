@@ -17,7 +17,7 @@ import { createRequestHandler } from './proxy/handle-request.js';
 import { createInboundAuth } from './proxy/inbound-auth.js';
 import { refuseSocket } from './proxy/raw-refusal.js';
 import { createTargetResolver } from './proxy/request-target.js';
-import { createRoute, type Route } from './proxy/route.js';
+import { createRoute, createUpstreamPools, type Route } from './proxy/route.js';
 import { countStoreOperations } from './store/counted-store.js';
 import { createStore } from './store/create-store.js';
 import { describeStore } from './store/describe-store.js';
@@ -65,13 +65,16 @@ export function createApp(config: Config, options: AppOptions): App {
   const statuses = (): TokenStatus[] => managers.map((manager) => manager.status());
 
   async function start(): Promise<{ proxyUrl: string; adminUrl: string | undefined }> {
+    // Connections first: TLS files that do not load stop the start before the store is opened.
+    const pools = config.upstreams.map((upstream) => {
+      clients.push(createOAuth2Client(upstream.auth, { upstream: upstream.name, logger }));
+      return createUpstreamPools(upstream, logger);
+    });
     store = countStoreOperations(options.store ?? (await openStore(config, logger, owner)), metrics.storeOperations);
-    for (const upstream of config.upstreams) {
-      const client = createOAuth2Client(upstream.auth);
-      const manager = new TokenManager({ upstream, store, client, logger, metrics: metrics.tokens, owner });
-      clients.push(client);
+    for (const [index, upstream] of config.upstreams.entries()) {
+      const manager = new TokenManager({ upstream, store, client: clients[index]!, logger, metrics: metrics.tokens, owner });
       managers.push(manager);
-      routes.push(createRoute(upstream, manager, metrics, { inboundKeyHeader: config.inboundAuth.header }));
+      routes.push(createRoute(upstream, manager, metrics, { inboundKeyHeader: config.inboundAuth.header, pools: pools[index]! }));
     }
     metrics.setExpirySource(() => statuses().map((status) => ({ upstream: status.upstream, expiresInSeconds: status.expiresInSeconds })));
     await Promise.all(managers.map((manager) => manager.start()));
@@ -171,7 +174,7 @@ export function createApp(config: Config, options: AppOptions): App {
     }
     await new Promise<void>((resolve) => (adminServer ? adminServer.close(() => resolve()) : resolve()));
     adminServer?.closeAllConnections();
-    await Promise.all([...routes.map((route) => route.pool.close()), ...clients.map((client) => client.close())]);
+    await Promise.all([...routes.map((route) => route.close()), ...clients.map((client) => client.close())]);
     // Notes on the stored records (a token found good after all) land before the store closes.
     await Promise.all(managers.map((manager) => manager.settled()));
     await store?.close();

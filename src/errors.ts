@@ -31,6 +31,11 @@ export const ErrorRegistry = {
     status: 502,
     meaning: 'the upstream response broke off while being forwarded (logged; the client sees a cut response)',
   },
+  UPSTREAM_TLS_FAILED: {
+    status: 502,
+    meaning: 'the TLS handshake with the upstream failed (certificate not trusted, wrong name, client certificate refused)',
+  },
+  EGRESS_PROXY_FAILED: { status: 502, meaning: 'the egress proxy cannot be reached, wants credentials, or refused the tunnel' },
   UPSTREAM_TIMEOUT: { status: 504, meaning: 'the upstream did not answer in time' },
   UPSTREAM_QUEUE_FULL: { status: 503, meaning: 'too many requests are queued for this upstream' },
   UPSTREAM_QUEUE_TIMEOUT: { status: 503, meaning: 'waited too long for a connection to this upstream' },

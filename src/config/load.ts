@@ -16,11 +16,18 @@ import { Secret } from './secret.js';
 import { isLoopback } from '../net/is-loopback.js';
 import { parseEndpoint } from '../net/endpoint.js';
 import type { AuthConfig, Config, StoreConfig, UpstreamConfig } from './types.js';
+import { buildEgress } from './egress-settings.js';
 
 /** Keys under `auth` that may instead be read from a file with the `…File` twin. */
 const fileBackedAuthKeys = ['clientId', 'clientSecret', 'refreshToken', 'username', 'password', 'tppToken'] as const;
 /** The same for the store section (Redis credentials and the record encryption key). */
 const fileBackedStoreKeys = ['url', 'password', 'encryptionKey'] as const;
+
+/** What building an upstream needs besides its section: relative paths and the proxy variables. */
+interface BuildContext {
+  readonly baseDir: string;
+  readonly env: NodeJS.ProcessEnv;
+}
 
 export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
@@ -45,30 +52,42 @@ export function parseConfig(text: string, options: LoadOptions & { source?: stri
   for (const error of document.errors) problems.push(describeYamlError(source, error));
   if (problems.length > 0) throw new ConfigError(problems);
 
-  const interpolated = interpolateEnv(document.toJS() ?? {}, options.env ?? process.env, problems);
+  const env = options.env ?? process.env;
+  const interpolated = interpolateEnv(document.toJS() ?? {}, env, problems);
   resolveFileSecrets(interpolated, baseDir, problems);
 
   const parsed = configSchema.safeParse(interpolated);
   if (!parsed.success) {
     problems.push(...describeIssues(parsed.error.issues, interpolated, configSchema));
     // Still report route and target problems, so that one run lists every problem in the file.
-    checkValidUpstreams(interpolated, problems);
+    checkValidUpstreams(interpolated, { baseDir, env }, problems);
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
 
-  const config = buildConfig(parsed.data, source, baseDir, problems);
+  const config = buildConfig(parsed.data, source, { baseDir, env }, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze(config);
 }
 
-/** Replaces each `xFile: path` under upstreams.*.auth and store with `x: <file contents>`. */
+/** Replaces each `xFile: path` under upstreams.*.auth, their tls and proxy sections, and store with `x: <file contents>`. */
 function resolveFileSecrets(raw: unknown, baseDir: string, problems: string[]): void {
   const upstreams = isRecord(raw) && isRecord(raw.upstreams) ? raw.upstreams : {};
   for (const [name, upstream] of Object.entries(upstreams)) {
-    if (isRecord(upstream) && isRecord(upstream.auth))
-      readFileTwins(upstream.auth, fileBackedAuthKeys, `upstreams.${name}.auth`, baseDir, problems);
+    if (!isRecord(upstream)) continue;
+    const where = `upstreams.${name}`;
+    if (isRecord(upstream.auth)) {
+      readFileTwins(upstream.auth, fileBackedAuthKeys, `${where}.auth`, baseDir, problems);
+      readPeerFileTwins(upstream.auth, `${where}.auth`, baseDir, problems);
+    }
+    readPeerFileTwins(upstream, where, baseDir, problems);
   }
   if (isRecord(raw) && isRecord(raw.store)) readFileTwins(raw.store, fileBackedStoreKeys, 'store', baseDir, problems);
+}
+
+/** The TLS key passphrase and the egress proxy password of one peer. */
+function readPeerFileTwins(section: Record<string, unknown>, where: string, baseDir: string, problems: string[]): void {
+  if (isRecord(section.tls)) readFileTwins(section.tls, ['passphrase'], `${where}.tls`, baseDir, problems);
+  if (isRecord(section.proxy)) readFileTwins(section.proxy, ['password'], `${where}.proxy`, baseDir, problems);
 }
 
 function readFileTwins(section: Record<string, unknown>, keys: readonly string[], path: string, baseDir: string, problems: string[]): void {
@@ -95,8 +114,9 @@ function readFileTwins(section: Record<string, unknown>, keys: readonly string[]
   }
 }
 
-function buildConfig(raw: RawConfig, source: string, baseDir: string, problems: string[]): Config {
-  const upstreams = Object.entries(raw.upstreams).map(([name, upstream]) => buildUpstream(name, upstream, problems));
+function buildConfig(raw: RawConfig, source: string, context: BuildContext, problems: string[]): Config {
+  const { baseDir } = context;
+  const upstreams = Object.entries(raw.upstreams).map(([name, upstream]) => buildUpstream(name, upstream, context, problems));
   checkDuplicateRoutes(upstreams, problems);
   checkListenExposure(raw, problems);
   return {
@@ -122,11 +142,11 @@ function checkListenExposure(raw: RawConfig, problems: string[]): void {
 }
 
 /** After a schema failure: the route and target checks of every upstream that is valid on its own. */
-function checkValidUpstreams(raw: unknown, problems: string[]): void {
+function checkValidUpstreams(raw: unknown, context: BuildContext, problems: string[]): void {
   const upstreams = isRecord(raw) && isRecord(raw.upstreams) ? raw.upstreams : {};
   const built = Object.entries(upstreams).flatMap(([name, upstream]) => {
     const parsed = upstreamSchema.safeParse(upstream);
-    return parsed.success ? [buildUpstream(name, parsed.data, problems)] : [];
+    return parsed.success ? [buildUpstream(name, parsed.data, context, problems)] : [];
   });
   checkDuplicateRoutes(built, problems);
 }
@@ -174,7 +194,7 @@ function parseEncryptionKey(text: string, problems: string[]): Buffer | undefine
   return undefined;
 }
 
-function buildUpstream(name: string, raw: RawUpstream, problems: string[]): UpstreamConfig {
+function buildUpstream(name: string, raw: RawUpstream, context: BuildContext, problems: string[]): UpstreamConfig {
   const target = new URL(raw.target);
   const where = `upstreams.${name}`;
   if (target.username || target.password) problems.push(`${where}.target: credentials in the URL are not allowed; use auth`);
@@ -198,11 +218,23 @@ function buildUpstream(name: string, raw: RawUpstream, problems: string[]): Upst
     maxQueuedRequests: raw.maxQueuedRequests,
     queueTimeoutMs: raw.queueTimeoutMs,
     cookies: raw.cookies,
-    auth: buildAuth(name, raw.auth),
+    egress: buildEgress(
+      {
+        url: raw.target,
+        setting: where,
+        tls: at(raw.tls, `${where}.tls`),
+        proxy: at(raw.proxy, `${where}.proxy`),
+        ...context,
+      },
+      problems,
+    ),
+    auth: buildAuth(name, raw, context, problems),
   };
 }
 
-function buildAuth(name: string, raw: RawAuth): AuthConfig {
+function buildAuth(name: string, upstream: RawUpstream, context: BuildContext, problems: string[]): AuthConfig {
+  const raw: RawAuth = upstream.auth;
+  const where = `upstreams.${name}`;
   const preset = presets[raw.preset];
   const clientAuth = raw.clientAuth ?? preset.clientAuth;
   const clientId = nonEmpty(raw.clientId) ?? preset.defaultClientId;
@@ -235,8 +267,24 @@ function buildAuth(name: string, raw: RawAuth): AuthConfig {
     lockLeaseMs: raw.lockLeaseMs,
     inFlightMarkTtlMs: raw.inFlightMarkTtlMs,
     refreshWithoutLock: raw.refreshWithoutLock,
+    // The token endpoint usually belongs to the same API as the target: its TLS and proxy apply unless auth says otherwise.
+    egress: buildEgress(
+      {
+        url: raw.tokenUrl,
+        setting: `${where}.auth`,
+        tls: at(raw.tls, `${where}.auth.tls`) ?? at(upstream.tls, `${where}.tls`),
+        proxy: at(raw.proxy, `${where}.auth.proxy`) ?? at(upstream.proxy, `${where}.proxy`),
+        ...context,
+      },
+      problems,
+    ),
     missing,
   };
+}
+
+/** A section with where it lives in proxy.yaml, or undefined when it is not set. */
+function at<T>(raw: T | undefined, setting: string): { readonly raw: T; readonly setting: string } | undefined {
+  return raw === undefined ? undefined : { raw, setting };
 }
 
 function stripTrailingSlash(path: string): string {

@@ -19,6 +19,41 @@ const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http:// or htt
 
 const millis = (fallback: number) => z.number().int().positive().default(fallback);
 
+/**
+ * TLS towards one peer (an upstream or its token endpoint). File paths are relative to the config file;
+ * the files are read at start-up and again every reloadIntervalMs, so a rotated certificate is used
+ * without a restart. `passphraseFile` works like every other `…File` secret.
+ */
+const tlsSchema = z
+  .strictObject({
+    /** PEM bundle of the CAs trusted for this peer, instead of the system store and NODE_EXTRA_CA_CERTS. */
+    caFile: z.string().min(1).optional(),
+    /** Client certificate (PEM, leaf first, then intermediates) and its key for mutual TLS. */
+    certFile: z.string().min(1).optional(),
+    keyFile: z.string().min(1).optional(),
+    passphrase: z.string().optional(),
+    /** The name sent in SNI and checked in the peer's certificate, when it differs from the URL's host. */
+    servername: z.string().min(1).optional(),
+    minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+    reloadIntervalMs: z.number().int().min(1_000).default(60_000),
+  })
+  .superRefine((tls, context) => {
+    if (Boolean(tls.certFile) !== Boolean(tls.keyFile))
+      context.addIssue({ code: 'custom', path: [tls.certFile ? 'keyFile' : 'certFile'], message: 'certFile and keyFile go together' });
+    if (tls.passphrase !== undefined && !tls.keyFile)
+      context.addIssue({ code: 'custom', path: ['passphrase'], message: 'a passphrase needs a keyFile' });
+  });
+
+/**
+ * The egress proxy for one peer: `direct` ignores HTTPS_PROXY/HTTP_PROXY, a URL (or `url` with `username`
+ * and `password`/`passwordFile`) replaces them. Unset: the environment decides, NO_PROXY included.
+ */
+const proxySchema = z.union([
+  z.literal('direct'),
+  httpUrl,
+  z.strictObject({ url: httpUrl, username: z.string().min(1).optional(), password: z.string().optional() }),
+]);
+
 export const presetNames = ['collaborate', 'apiax', 'v3', 'oauth2'] as const;
 
 const authSchema = z.strictObject({
@@ -49,6 +84,9 @@ const authSchema = z.strictObject({
    * replace the ones login owns (response_type, client_id, redirect_uri, state, code_challenge…).
    */
   authorizeParams: z.record(z.string().regex(/^[A-Za-z0-9._~-]+$/, 'must be a plain parameter name'), z.string()).default({}),
+  /** TLS and egress proxy for the token endpoint, when they differ from the upstream's (e.g. a separate identity provider). */
+  tls: tlsSchema.optional(),
+  proxy: proxySchema.optional(),
   /** Refresh early: when this fraction of the lifetime has passed or `earlyRefreshSeconds` before expiry, whichever is earlier. */
   earlyRefreshFraction: z.number().gt(0).lt(1).default(0.8),
   earlyRefreshSeconds: z.number().int().nonnegative().default(60),
@@ -101,6 +139,9 @@ export const upstreamSchema = z.strictObject({
    * `strip` removes it, `pass` forwards it untouched. All upstreams share one origin from the app's side.
    */
   cookies: z.enum(['scope', 'strip', 'pass']).default('scope'),
+  /** TLS and egress proxy for the target; they also apply to the token endpoint unless auth.tls / auth.proxy are set. */
+  tls: tlsSchema.optional(),
+  proxy: proxySchema.optional(),
 });
 
 const redisAddress = z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) });
@@ -202,4 +243,6 @@ export type RawConfig = z.infer<typeof configSchema>;
 export type RawUpstream = z.infer<typeof upstreamSchema>;
 export type RawAuth = z.infer<typeof authSchema>;
 export type PresetName = (typeof presetNames)[number];
+export type RawTls = z.infer<typeof tlsSchema>;
+export type RawProxy = z.infer<typeof proxySchema>;
 export type RawRedisStore = z.infer<typeof redisStoreSchema>;

@@ -5,6 +5,43 @@ import type { Secret } from './secret.js';
 export type { Endpoint } from '../net/endpoint.js';
 import type { Endpoint } from '../net/endpoint.js';
 
+/** TLS settings for one peer; file paths are absolute, the files are read by src/net/tls-material.ts. */
+export interface TlsConfig {
+  /** Where these settings live in proxy.yaml, for messages: "upstreams.apiax.tls". */
+  readonly setting: string;
+  readonly caFile: string | undefined;
+  readonly certFile: string | undefined;
+  readonly keyFile: string | undefined;
+  readonly passphrase: Secret | undefined;
+  readonly servername: string | undefined;
+  readonly minVersion: 'TLSv1.2' | 'TLSv1.3';
+  readonly reloadIntervalMs: number;
+}
+
+/** How connections to one peer leave this host: straight to it, or tunnelled through an egress proxy. */
+export type ProxyRoute =
+  | {
+      readonly kind: 'direct';
+      /** Why, for `check`: "no HTTPS_PROXY set", "NO_PROXY entry … matches", "proxy: direct". */ readonly reason: string;
+    }
+  | {
+      readonly kind: 'proxy';
+      /** scheme://host:port of the proxy, never with credentials. */
+      readonly origin: string;
+      /** The Proxy-Authorization value (Basic), when the proxy wants credentials. */
+      readonly authorization: Secret | undefined;
+      /** Where it was configured: "HTTPS_PROXY" or "upstreams.apiax.proxy". */
+      readonly source: string;
+    };
+
+/** Everything about reaching one peer (an upstream target or a token endpoint). */
+export interface EgressConfig {
+  /** Where the peer's settings live, for messages: "upstreams.apiax" or "upstreams.apiax.auth". */
+  readonly setting: string;
+  readonly proxy: ProxyRoute;
+  readonly tls: TlsConfig | undefined;
+}
+
 export interface AuthConfig {
   readonly preset: PresetName;
   readonly tokenUrl: string;
@@ -34,6 +71,8 @@ export interface AuthConfig {
   readonly inFlightMarkTtlMs: number;
   /** Refresh without the store's lock when the store is unreachable (only safe for non-rotating refresh tokens). */
   readonly refreshWithoutLock: boolean;
+  /** How the token endpoint is reached (auth.tls / auth.proxy, else the upstream's, else the environment). */
+  readonly egress: EgressConfig;
   /**
    * Credentials the preset needs that the config left empty (e.g. `${X:-}` with X unset). Such an upstream
    * starts in the needs-credentials state instead of failing start-up. Each entry is a hint for the operator.
@@ -60,6 +99,8 @@ export interface UpstreamConfig {
   readonly maxQueuedRequests: number;
   readonly queueTimeoutMs: number;
   readonly cookies: 'scope' | 'strip' | 'pass';
+  /** How the target is reached. */
+  readonly egress: EgressConfig;
   readonly auth: AuthConfig;
 }
 

@@ -8,6 +8,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { errors as undiciErrors } from 'undici';
+import { describeTlsFailure } from '../net/egress-failure.js';
+import type { UpstreamConfig } from '../config/types.js';
 import { ProxyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createAccessLog, type AccessLog } from './access-log.js';
@@ -159,7 +161,7 @@ function settle(res: ServerResponse, context: RequestContext, result: ForwardRes
     return;
   }
   if (res.destroyed) return; // the client went away first; nobody to answer
-  throw upstreamFailure(result.error, context.route?.upstream.name ?? '');
+  throw upstreamFailure(result.error, context.route?.upstream);
 }
 
 function answerHeld(res: ServerResponse, context: RequestContext, held: HeldResponse): void {
@@ -173,8 +175,12 @@ function answerHeld(res: ServerResponse, context: RequestContext, held: HeldResp
   }
 }
 
-function upstreamFailure(error: Error, upstream: string): ProxyError {
+function upstreamFailure(error: Error, config: UpstreamConfig | undefined): ProxyError {
   if (error instanceof ProxyError) return error;
+  const upstream = config?.name ?? '';
+  // TLS 1.3 servers check the client certificate after the handshake: their refusal comes with the first read.
+  const tlsProblem = config && describeTlsFailure(error, config.egress, `upstream ${upstream}`);
+  if (tlsProblem) return new ProxyError('UPSTREAM_TLS_FAILED', tlsProblem, { cause: error });
   if (error instanceof undiciErrors.ConnectTimeoutError || error instanceof undiciErrors.HeadersTimeoutError) {
     return new ProxyError('UPSTREAM_TIMEOUT', `upstream ${upstream} did not answer in time`, { cause: error });
   }

@@ -3,7 +3,7 @@
  * connection pool and the bound on requests waiting for it, its token manager, and pre-bound metric
  * children (so no label lookup per request).
  */
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 import type { Counter, Histogram } from 'prom-client';
 import type { UpstreamConfig } from '../config/types.js';
 import type { Metrics } from '../admin/metrics.js';
@@ -11,41 +11,44 @@ import type { Credential } from '../tokens/credential.js';
 import type { RequestHeaderRules } from './header-rules.js';
 import type { ResponseScope } from './response-scope.js';
 import { UpstreamQueue } from './upstream-queue.js';
+import { createEgressDispatcher, type EgressDispatcher } from '../net/egress-dispatcher.js';
+import type { Logger } from '../log.js';
 
 export interface Route {
   readonly routePath: string;
   readonly targetBasePath: string;
   readonly upstream: UpstreamConfig;
   readonly tokens: Credential;
-  readonly pool: Pool;
+  /** The keep-alive pool for the next request (a new one takes over when the upstream's TLS files rotate). */
+  readonly pool: Dispatcher;
   readonly queue: UpstreamQueue;
   readonly responseScope: ResponseScope;
   readonly headerRules: RequestHeaderRules;
   readonly metrics: Metrics;
   readonly upstreamDuration: ReturnType<Histogram<'upstream'>['labels']>;
   countRequest(status: number): void;
+  /** Lets the pool finish its requests, then closes its connections. */
+  close(): Promise<void>;
 }
 
 export interface RouteOptions {
   /** The header clients send their inbound key in (lowercase): it never reaches an upstream. */
   readonly inboundKeyHeader: string;
+  /** The upstream's connections, from createUpstreamPools. */
+  readonly pools: EgressDispatcher;
 }
 
 export function createRoute(upstream: UpstreamConfig, tokens: Credential, metrics: Metrics, options: RouteOptions): Route {
-  const pool = new Pool(upstream.targetOrigin, {
-    connections: upstream.maxConnections,
-    connect: { timeout: upstream.connectTimeoutMs },
-    headersTimeout: upstream.headersTimeoutMs,
-    bodyTimeout: upstream.bodyIdleTimeoutMs,
-    keepAliveTimeout: 4_000,
-  });
+  const { pools } = options;
   const byStatus = new Map<number, ReturnType<Counter<'upstream' | 'status'>['labels']>>();
   return {
     routePath: upstream.routePath,
     targetBasePath: upstream.targetBasePath,
     upstream,
     tokens,
-    pool,
+    get pool() {
+      return pools.current;
+    },
     queue: new UpstreamQueue(upstream.name, upstream),
     responseScope: {
       routePath: upstream.routePath,
@@ -64,5 +67,24 @@ export function createRoute(upstream: UpstreamConfig, tokens: Credential, metric
       }
       counter.inc();
     },
+    close: () => pools.close(),
   };
+}
+
+/** The keep-alive pools to the upstream. Throws ConfigError when its TLS files cannot be read or do not load. */
+export function createUpstreamPools(upstream: UpstreamConfig, logger: Logger): EgressDispatcher {
+  return createEgressDispatcher({
+    egress: upstream.egress,
+    peer: `upstream ${upstream.name}`,
+    connectTimeoutMs: upstream.connectTimeoutMs,
+    logger,
+    create: (connect) =>
+      new Pool(upstream.targetOrigin, {
+        connections: upstream.maxConnections,
+        connect,
+        headersTimeout: upstream.headersTimeoutMs,
+        bodyTimeout: upstream.bodyIdleTimeoutMs,
+        keepAliveTimeout: 4_000,
+      }),
+  });
 }

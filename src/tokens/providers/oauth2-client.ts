@@ -5,7 +5,10 @@
  */
 import { Agent, errors as undiciErrors, request } from 'undici';
 import type { AuthConfig } from '../../config/types.js';
-import { TokenEndpointError } from '../../errors.js';
+import { ProxyError, TokenEndpointError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { createEgressDispatcher } from '../../net/egress-dispatcher.js';
+import { describeTlsFailure } from '../../net/egress-failure.js';
 import { classifyTokenError } from './classify-token-error.js';
 import { parseBody, readTokenResponse, type TokenResponse } from './parse-token-response.js';
 import { presetVerdicts } from './verdicts.js';
@@ -24,11 +27,15 @@ export interface TokenClient {
 /** A token answer larger than this is not a token answer; reading stops there. */
 const MAX_TOKEN_RESPONSE_BYTES = 256 * 1024;
 
-export function createOAuth2Client(auth: AuthConfig): TokenClient {
-  const dispatcher = new Agent({
-    connect: { timeout: auth.tokenRequestTimeoutMs },
-    headersTimeout: auth.tokenRequestTimeoutMs,
-    bodyTimeout: auth.tokenRequestTimeoutMs,
+/** Throws ConfigError when the token endpoint's TLS files cannot be read or do not load. */
+export function createOAuth2Client(auth: AuthConfig, options: { upstream?: string; logger?: Logger } = {}): TokenClient {
+  const peer = options.upstream ? `the token endpoint of ${options.upstream}` : 'the token endpoint';
+  const agents = createEgressDispatcher({
+    egress: auth.egress,
+    peer,
+    connectTimeoutMs: auth.tokenRequestTimeoutMs,
+    logger: options.logger,
+    create: (connect) => new Agent({ connect, headersTimeout: auth.tokenRequestTimeoutMs, bodyTimeout: auth.tokenRequestTimeoutMs }),
   });
 
   async function requestToken(grant: TokenGrant): Promise<TokenResponse> {
@@ -40,7 +47,7 @@ export function createOAuth2Client(auth: AuthConfig): TokenClient {
     try {
       const response = await request(auth.tokenUrl, {
         method: 'POST',
-        dispatcher,
+        dispatcher: agents.current,
         headers: requestHeaders(auth),
         body: encodeBody(grantFields(grant, auth), auth.bodyEncoding),
         signal: AbortSignal.timeout(auth.tokenRequestTimeoutMs),
@@ -49,11 +56,17 @@ export function createOAuth2Client(auth: AuthConfig): TokenClient {
       retryAfter = headerValue(response.headers['retry-after']);
       text = await readLimited(response.body);
     } catch (error) {
-      // Refused or unresolvable: the request never left. Anything later (a reset, a timeout) may have been processed.
+      // Refused or unresolvable, or stopped at the egress proxy or the TLS handshake: the request never left.
+      // Anything later (a reset, a timeout) may have been processed.
       const code = (error as { code?: unknown }).code;
+      const stoppedOnTheWay = error instanceof ProxyError || describeTlsFailure(error, auth.egress, peer) !== undefined;
       const neverSent =
-        code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || error instanceof undiciErrors.ConnectTimeoutError;
-      throw new TokenEndpointError('transient', `token request failed: ${describeNetworkError(error)}`, {
+        stoppedOnTheWay ||
+        code === 'ECONNREFUSED' ||
+        code === 'ENOTFOUND' ||
+        code === 'EAI_AGAIN' ||
+        error instanceof undiciErrors.ConnectTimeoutError;
+      throw new TokenEndpointError('transient', `token request failed: ${describeNetworkError(error, auth, peer)}`, {
         cause: error,
         grantMayBeSpent: !neverSent,
       });
@@ -71,7 +84,7 @@ export function createOAuth2Client(auth: AuthConfig): TokenClient {
     return tokens;
   }
 
-  return { requestToken, close: () => dispatcher.close() };
+  return { requestToken, close: () => agents.close() };
 }
 
 function grantFields(grant: TokenGrant, auth: AuthConfig): Record<string, string> {
@@ -143,7 +156,11 @@ function secretsIn(grant: TokenGrant, auth: AuthConfig): string[] {
   return secrets.filter((secret): secret is string => Boolean(secret));
 }
 
-function describeNetworkError(error: unknown): string {
+function describeNetworkError(error: unknown, auth: AuthConfig, peer: string): string {
+  // Already names the peer and the setting to change.
+  if (error instanceof ProxyError) return error.message;
+  const tlsProblem = describeTlsFailure(error, auth.egress, peer);
+  if (tlsProblem) return tlsProblem;
   if (error instanceof undiciErrors.ConnectTimeoutError) return 'connect timeout';
   if (error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError) return 'timed out';
   if (error instanceof Error && error.name === 'TimeoutError') return 'timed out';
