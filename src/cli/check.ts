@@ -7,6 +7,7 @@ import { formatHostPort } from '../net/endpoint.js';
 import type { Config } from '../config/types.js';
 import { describeStore } from '../store/describe-store.js';
 import { plainHttpWarnings } from './plain-http-warnings.js';
+import { describeEgress } from '../net/describe-egress.js';
 
 export function describeConfig(config: Config): string {
   const lines = [
@@ -23,6 +24,8 @@ export function describeConfig(config: Config): string {
       `    route        ${upstream.routePath}/… -> ${upstream.targetOrigin}${upstream.targetBasePath}/…`,
       `    preset       ${auth.preset} (client auth: ${auth.clientAuth}, body: ${auth.bodyEncoding})`,
       `    token url    ${auth.tokenUrl}`,
+      `    egress       target: ${describeEgress(upstream.egress, upstream.targetOrigin)}`,
+      `                 token endpoint: ${describeEgress(auth.egress, auth.tokenUrl)}`,
       `    credentials  clientId ${present(auth.clientId)}, clientSecret ${present(auth.clientSecret)}, refreshToken seed ${present(auth.refreshToken)}${auth.username ? ', password grant set' : ''}`,
       `    replay on    ${[...upstream.replayOn].join(', ')} (bodies up to ${upstream.maxReplayBodyBytes} bytes)`,
     );
