@@ -65,7 +65,8 @@ export function parseConfig(text: string, options: LoadOptions & { source?: stri
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
 
   const config = buildConfig(parsed.data, source, { baseDir, env }, problems);
-  if (problems.length > 0) throw new ConfigError(problems);
+  // A section both peers of an upstream share (its proxy) is checked for each: say each problem once.
+  if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
   return deepFreeze(config);
 }
 
