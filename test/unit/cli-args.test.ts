@@ -50,17 +50,36 @@ const runs: ReadonlyArray<readonly [readonly string[], NodeJS.ProcessEnv, unknow
   [['seed', '--force', 'apiax', '--config', 'p.yaml'], {}, { configPath: 'p.yaml', upstream: 'apiax', force: true }],
   [['seed', 'apiax', '-c', 's.yaml'], {}, { configPath: 's.yaml', upstream: 'apiax', force: false }],
   [['seed', '--', '-odd-name'], {}, { ...defaults, upstream: '-odd-name', force: false }],
-  // login <upstream> [--listen] [--redirect-uri] [--timeout]
-  [['login', 'v3'], {}, { ...defaults, upstream: 'v3', listen: undefined, redirectUri: undefined, timeoutSeconds: 300 }],
+  // login <upstream> [--listen] [--redirect-uri] [--timeout] [--force]
+  [['login', 'v3'], {}, { ...defaults, upstream: 'v3', listen: undefined, redirectUri: undefined, timeoutSeconds: 300, force: false }],
   [
     ['login', '-c', 'l.yaml', 'v3'],
     {},
-    { configPath: 'l.yaml', upstream: 'v3', listen: undefined, redirectUri: undefined, timeoutSeconds: 300 },
+    { configPath: 'l.yaml', upstream: 'v3', listen: undefined, redirectUri: undefined, timeoutSeconds: 300, force: false },
   ],
   [
-    ['login', 'v3', '--listen', '127.0.0.1:8765', '--redirect-uri', 'http://localhost:8765/cb', '--timeout', '2.5', '--config', 'l.yaml'],
+    [
+      'login',
+      'v3',
+      '--listen',
+      '127.0.0.1:8765',
+      '--redirect-uri',
+      'http://localhost:8765/cb',
+      '--timeout',
+      '2.5',
+      '--config',
+      'l.yaml',
+      '--force',
+    ],
     {},
-    { configPath: 'l.yaml', upstream: 'v3', listen: '127.0.0.1:8765', redirectUri: 'http://localhost:8765/cb', timeoutSeconds: 2.5 },
+    {
+      configPath: 'l.yaml',
+      upstream: 'v3',
+      listen: '127.0.0.1:8765',
+      redirectUri: 'http://localhost:8765/cb',
+      timeoutSeconds: 2.5,
+      force: true,
+    },
   ],
   // status [--admin URL] [--json] [--watch | -w]
   [['status'], {}, { ...defaults, admin: undefined, json: false, watch: false }],

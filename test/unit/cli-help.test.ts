@@ -39,7 +39,7 @@ describe('Usage lines', () => {
     ['seed', 'Usage: ./bin/oauth-sidecar.js seed [--config FILE] [--force] <upstream>'],
     [
       'login',
-      'Usage: ./bin/oauth-sidecar.js login [--config FILE] [--listen HOST:PORT] [--redirect-uri URL] [--timeout SECONDS] <upstream>',
+      'Usage: ./bin/oauth-sidecar.js login [--config FILE] [--listen HOST:PORT] [--redirect-uri URL] [--timeout SECONDS] [--force] <upstream>',
     ],
     ['status', 'Usage: ./bin/oauth-sidecar.js status [--config FILE] [--admin URL] [--json] [--watch]'],
     [

@@ -10,9 +10,9 @@ export const checkCommand = defineCommand({
   summary: 'validate the config and print a summary (no secret values)',
   options: { config: configOption },
   description: () => `Validates the config file and prints what would run: listeners, store, and per upstream its route,
-target, preset, which credentials are present (never their values), and how the target and the token
-endpoint are reached: direct or through which egress proxy (HTTPS_PROXY, NO_PROXY or proxy:), and with
-which TLS settings. The TLS files are read and checked as the proxy would at start-up.`,
+target, preset, which credentials are present (never their values), and how the target and the
+token endpoint are reached: direct or through which egress proxy (HTTPS_PROXY, NO_PROXY or proxy:),
+with which TLS settings. The TLS files are read and checked as the proxy does at start-up.`,
   exitStatus: '0 when the config is valid, 1 otherwise (each problem is listed with its path)',
   interpret: (values, _operands, env) => ({ configPath: configPath(values.config, env) }),
   run: (args) =>
