@@ -53,10 +53,10 @@ without auth.authorizeUrl use the password grant from auth.username/auth.passwor
 The code is accepted only with this login's state (or, for Collaborate, which never echoes state,
 the PKCE verifier binds it to this login; a code stolen from another login cannot be exchanged). A
 redirect with a wrong state, or none where the provider echoes it, is answered 400 and ignored, and
-login keeps waiting for its own. An answer without a refresh token is refused and nothing is stored (for OpenID Connect, ask
-for offline_access). A live record is replaced only with --force, checked before the browser step.
-The client secret and password come from the config, never from the command line. Prints only
-fingerprints.`,
+login keeps waiting for its own. An answer without a refresh token is refused and nothing is
+stored (for OpenID Connect, ask for offline_access). A live record is replaced only with --force,
+checked before the browser step. The client secret and password come from the config,
+never from the command line. Prints only fingerprints.`,
   exitStatus:
     '0 when the tokens are stored, 1 otherwise (a live record without --force, no redirect in time, a refused grant, no refresh token, the store)',
   interpret: (values, operands, env): LoginArgs => {
