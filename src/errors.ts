@@ -57,13 +57,14 @@ export const ErrorRegistry = {
   UNKNOWN_UPSTREAM: { meaning: 'the command names an upstream the configuration does not have' },
   STORE_OUT_OF_REACH: { meaning: 'the memory store lives inside the proxy process; a command cannot reach it' },
   NOT_A_REFRESH_TOKEN: { meaning: 'what came on stdin cannot be a refresh token (empty, spaces, control characters, too large)' },
-  RECORD_LIVE: { meaning: 'seed refused to replace a live record without --force' },
+  RECORD_LIVE: { meaning: 'seed or login refused to replace a live record without --force' },
   RECORD_CHANGED: { meaning: 'the record changed while the command wrote it (a running proxy refreshed); run it again' },
   LOGIN_NOT_CONFIGURED: { meaning: 'login lacks the client credentials, or the username and password, it needs' },
   LOGIN_SETUP_FAILED: { meaning: 'the login callback cannot be set up (listen address, redirect URI, authorize URL)' },
   LOGIN_NO_REDIRECT: { meaning: 'no browser redirect reached the login callback in time' },
   LOGIN_REDIRECT_REFUSED: { meaning: 'the browser redirect was refused (state mismatch, provider error, no code)' },
   LOGIN_GRANT_REFUSED: { meaning: 'the token endpoint refused the grant login sent' },
+  LOGIN_NO_REFRESH_TOKEN: { meaning: 'the token endpoint issued no refresh token, so login stored nothing (the proxy could not renew it)' },
   ADMIN_UNREACHABLE: { meaning: 'no running proxy answered at the admin URL, or it answered with an error' },
 } as const satisfies Record<string, { readonly status?: number; readonly meaning: string }>;
 

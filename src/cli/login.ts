@@ -11,15 +11,16 @@ import { createPkce, type Pkce } from './pkce.js';
 import { isLoopback } from '../net/is-loopback.js';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import { isIP, type AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
-import { parseEndpoint, type Endpoint } from '../net/endpoint.js';
-import { listen } from '../net/listen.js';
+import { parseEndpoint } from '../net/endpoint.js';
 import type { AuthConfig, Config, UpstreamConfig } from '../config/types.js';
 import { CommandError } from '../errors.js';
 import { createStore } from '../store/create-store.js';
 import { refuseLiveRecord } from './existing-record.js';
+import { buildAuthorizeUrl } from './authorize-url.js';
+import { listenForCallback, page, waitForCallback } from './login-callback.js';
 import type { TokenStore } from '../store/token-store.js';
 import { fingerprint } from '../tokens/fingerprint.js';
 import { createOAuth2Client, type TokenGrant } from '../tokens/providers/oauth2-client.js';
@@ -69,8 +70,6 @@ export async function runLogin(config: Config, options: LoginOptions): Promise<s
       'LOGIN_NOT_CONFIGURED',
       `upstream ${upstream.name} has no ${missing.join(' and ')} configured; login needs the client credentials`,
     );
-
-  refuseOwnedAuthorizeParams(upstream);
 
   const store = await createStore(config.store);
   try {
@@ -174,7 +173,7 @@ async function exchangeAndStore(upstream: UpstreamConfig, store: TokenStore, gra
 function refuseAnswerWithoutRefreshToken(upstream: UpstreamConfig, tokens: TokenResponse): void {
   if (tokens.refreshToken || (upstream.auth.username && upstream.auth.password)) return;
   throw new CommandError(
-    'LOGIN_GRANT_REFUSED',
+    'LOGIN_NO_REFRESH_TOKEN',
     `the token endpoint of ${upstream.name} issued an access token but no refresh token, so the proxy could not renew it; ` +
       'nothing was stored. For an OpenID Connect provider put offline_access into auth.scope (login then asks with prompt=consent); ' +
       'check that the client is allowed the refresh_token grant',
@@ -242,192 +241,5 @@ async function openCallback(upstream: UpstreamConfig, options: LoginOptions): Pr
   } catch (error) {
     await close();
     throw error;
-  }
-}
-
-/** The authorize-URL parameters login sets itself; auth.authorizeParams may add others but never these. */
-export const LOGIN_OWNED_PARAMS: readonly string[] = [
-  'response_type',
-  'client_id',
-  'redirect_uri',
-  'state',
-  'code_challenge',
-  'code_challenge_method',
-  'scope',
-];
-
-/** A config whose auth.authorizeParams names a parameter login owns is refused before anything starts. */
-export function refuseOwnedAuthorizeParams(upstream: UpstreamConfig): void {
-  const owned = Object.keys(upstream.auth.authorizeParams).filter((name) => LOGIN_OWNED_PARAMS.includes(name));
-  if (owned.length === 0) return;
-  const paths = owned.map((name) => `upstreams.${upstream.name}.auth.authorizeParams.${name}`);
-  throw new CommandError(
-    'CONFIG_INVALID',
-    `${paths.join(', ')}: login sets ${owned.join(', ')} itself (${LOGIN_OWNED_PARAMS.join(', ')} are its own; ` +
-      'auth.scope sets scope); remove it from auth.authorizeParams',
-  );
-}
-
-/**
- * OpenID Connect Core §11: a provider issues a refresh token for offline_access only when the authorize
- * request carries prompt=consent (a conforming one drops offline_access otherwise, and then no refresh token
- * comes). An explicit prompt, in auth.authorizeParams or in auth.authorizeUrl's own query, replaces it.
- */
-function wantsOfflineAccess(auth: AuthConfig): boolean {
-  return (auth.scope ?? '').split(/\s+/).includes('offline_access');
-}
-
-/**
- * The authorize URL: auth.authorizeUrl (its own query kept), else derived from the preset's token URL, then
- * auth.authorizeParams, then prompt=consent for offline_access, then login's own parameters, which always win.
- */
-export function buildAuthorizeUrl(auth: AuthConfig, redirectUri: string, state: string, pkce: Pick<Pkce, 'challenge' | 'method'>): string {
-  const tokenUrl = new URL(auth.tokenUrl);
-  let url: URL;
-  if (auth.authorizeUrl) {
-    url = new URL(auth.authorizeUrl);
-  } else if (auth.preset === 'collaborate') {
-    // /{instance}/api/oauth2/token → /{instance}/authorize.action
-    const instancePath = tokenUrl.pathname.replace(/\/api\/oauth2\/token\/?$/, '');
-    if (instancePath === tokenUrl.pathname) {
-      throw new CommandError(
-        'LOGIN_SETUP_FAILED',
-        `cannot derive the authorize URL from tokenUrl ${tokenUrl.origin}${tokenUrl.pathname}: expected it to end in /api/oauth2/token`,
-      );
-    }
-    url = new URL(`${instancePath}/authorize.action`, tokenUrl.origin);
-  } else {
-    url = new URL('/v3/authorize', tokenUrl.origin);
-  }
-  for (const [name, value] of Object.entries(auth.authorizeParams)) url.searchParams.set(name, value);
-  if (wantsOfflineAccess(auth) && !url.searchParams.has('prompt')) url.searchParams.set('prompt', 'consent');
-  url.searchParams.set('response_type', 'code');
-  url.searchParams.set('client_id', auth.clientId ?? '');
-  url.searchParams.set('redirect_uri', redirectUri);
-  // Sent to Collaborate too: it does not echo it, but an instance that does gets it checked.
-  url.searchParams.set('state', state);
-  if (auth.scope) url.searchParams.set('scope', auth.scope);
-  url.searchParams.set('code_challenge', pkce.challenge);
-  url.searchParams.set('code_challenge_method', pkce.method);
-  return url.toString();
-}
-
-interface CallbackExpectation {
-  readonly path: string;
-  readonly state: string;
-  readonly stateRequired: boolean;
-  readonly timeoutMs: number;
-  /** Keeps the accepted redirect's response open, to be answered once the code has been exchanged. */
-  readonly hold: (res: ServerResponse) => void;
-  /** Tells the operator that a request to the callback was ignored, and why. */
-  readonly ignored: (reason: string) => void;
-}
-
-/** What one request to the callback path is: this login's code, the provider's refusal, or not ours at all. */
-type CallbackOutcome = { readonly code: string } | { readonly refused: string } | { readonly ignore: string };
-
-/**
- * Resolves with the code of the first redirect that belongs to this login, or rejects with the provider's
- * refusal or when none came in time. A request that does not belong to it (a wrong or missing state, no code
- * and no error) is answered 400 and changes nothing: a forged or stray callback cannot end the login that
- * the real redirect is still on its way to. After the first accepted redirect the listener takes no other.
- */
-function waitForCallback(server: Server, expected: CallbackExpectation): Promise<string> {
-  return new Promise<string>((resolve, reject) => {
-    let done = false;
-    const ignored: string[] = [];
-    const finish = (): void => {
-      done = true;
-      clearTimeout(timer);
-    };
-    const timer = setTimeout(() => {
-      finish();
-      const last = ignored.at(-1);
-      const note = last
-        ? ` (ignored ${ignored.length} request${ignored.length === 1 ? '' : 's'} to the callback, the last because ${last})`
-        : '';
-      reject(
-        new CommandError(
-          'LOGIN_NO_REDIRECT',
-          `no redirect arrived within ${expected.timeoutMs / 1000} s${note}; nothing was stored, run login again`,
-        ),
-      );
-    }, expected.timeoutMs);
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      const url = new URL(req.url ?? '/', 'http://callback.invalid');
-      if (req.method !== 'GET' || url.pathname !== expected.path) return page(res, 404, 'Not found.');
-      if (done) return page(res, 409, 'This login has already received its redirect; you can close this window.');
-      const outcome = readCallback(url.searchParams, expected);
-      if ('ignore' in outcome) {
-        ignored.push(outcome.ignore);
-        expected.ignored(outcome.ignore);
-        return page(res, 400, `This redirect does not belong to the login that is waiting (${outcome.ignore}); it was ignored.`);
-      }
-      finish();
-      if ('refused' in outcome) {
-        page(res, 400, `Login failed: ${outcome.refused}. Nothing was stored; run the login command again.`);
-        reject(new CommandError('LOGIN_REDIRECT_REFUSED', outcome.refused));
-        return;
-      }
-      expected.hold(res);
-      resolve(outcome.code);
-    });
-  });
-}
-
-/**
- * RFC 6749 §10.12: a redirect is this login's only when it carries this login's state. A wrong state is never
- * accepted. A missing one is accepted only where the provider never echoes state (Collaborate): there the
- * PKCE verifier, which never leaves this process, binds the code to this login, since a code obtained by
- * another authorize request cannot be exchanged with it (as long as the provider checks PKCE).
- */
-function readCallback(params: URLSearchParams, expected: CallbackExpectation): CallbackOutcome {
-  const state = params.get('state');
-  if (state !== null && state !== expected.state) return { ignore: 'its state does not match this login (possible forgery)' };
-  if (state === null && expected.stateRequired)
-    return { ignore: 'it carries no state, but this provider always returns it (possible forgery)' };
-  const error = params.get('error');
-  if (error !== null) {
-    const description = params.get('error_description');
-    return { refused: `the provider refused the authorization: ${printable(error)}${description ? ` (${printable(description)})` : ''}` };
-  }
-  const code = params.get('code');
-  if (!code) return { ignore: 'it carries neither a code nor an error' };
-  return { code };
-}
-
-/** Provider text echoed to the terminal: printable ASCII only, bounded. */
-function printable(text: string): string {
-  return text.replace(/[^\x20-\x7e]/g, '?').slice(0, 200);
-}
-
-function page(res: ServerResponse, status: number, message: string): void {
-  const body = `<!doctype html><meta charset="utf-8"><title>oauth-sidecar login</title><p>${escapeHtml(message)}</p>\n`;
-  res.writeHead(status, {
-    'content-type': 'text/html; charset=utf-8',
-    'cache-control': 'no-store',
-    // The page's own URL holds the code: keep it out of Referer headers and block any active content.
-    'referrer-policy': 'no-referrer',
-    'content-security-policy': "default-src 'none'",
-    connection: 'close',
-  });
-  res.end(body);
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
-}
-
-/** The callback listener; a port in use is a clear error, not a stack trace. */
-async function listenForCallback(server: Server, endpoint: Endpoint): Promise<void> {
-  try {
-    await listen(server, endpoint);
-  } catch (cause) {
-    const error = cause as NodeJS.ErrnoException;
-    const { host, port } = endpoint;
-    throw new CommandError(
-      'LOGIN_SETUP_FAILED',
-      `cannot listen for the login callback on ${host}:${port} (${error.code ?? error.message})`,
-    );
   }
 }

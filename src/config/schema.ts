@@ -17,6 +17,17 @@ const hostPort = z
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' });
 
+/** The authorize-URL parameters `login` sets itself: auth.authorizeParams may add others, never these. */
+export const LOGIN_OWNED_PARAMS: readonly string[] = [
+  'response_type',
+  'client_id',
+  'redirect_uri',
+  'state',
+  'code_challenge',
+  'code_challenge_method',
+  'scope',
+];
+
 const millis = (fallback: number) => z.number().int().positive().default(fallback);
 
 /**
@@ -83,7 +94,17 @@ const authSchema = z.strictObject({
    * Extra query parameters for the authorize URL (`login`), e.g. `{ audience: …, acr_values: … }`. They cannot
    * replace the ones login owns (response_type, client_id, redirect_uri, state, code_challenge…).
    */
-  authorizeParams: z.record(z.string().regex(/^[A-Za-z0-9._~-]+$/, 'must be a plain parameter name'), z.string()).default({}),
+  authorizeParams: z
+    .record(z.string().regex(/^[A-Za-z0-9._~-]+$/, 'must be a plain parameter name'), z.string())
+    .superRefine((params, context) => {
+      for (const name of Object.keys(params).filter((key) => LOGIN_OWNED_PARAMS.includes(key)))
+        context.addIssue({
+          code: 'custom',
+          path: [name],
+          message: `login sets ${name} itself${name === 'scope' ? ' (from auth.scope)' : ''}; remove it`,
+        });
+    })
+    .default({}),
   /** TLS and egress proxy for the token endpoint, when they differ from the upstream's (e.g. a separate identity provider). */
   tls: tlsSchema.optional(),
   proxy: proxySchema.optional(),

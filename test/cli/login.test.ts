@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { buildAuthorizeUrl, runLogin, type LoginOptions } from '../../src/cli/login.js';
+import { buildAuthorizeUrl } from '../../src/cli/authorize-url.js';
+import { runLogin, type LoginOptions } from '../../src/cli/login.js';
+import { ConfigError } from '../../src/errors.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { AuthConfig, Config } from '../../src/config/types.js';
 import { createFileStore } from '../../src/store/file-store.js';
@@ -508,17 +510,25 @@ describe('oauth-sidecar login (OpenID Connect: prompt, authorizeParams, refresh 
     });
   });
 
-  it('refuses auth.authorizeParams that would replace a parameter login sets, naming each, before anything starts', async () => {
-    const { config, storePath } = workspace(
-      oidcBlock('http://127.0.0.1:9/token', ', authorizeParams: { redirect_uri: "http://attacker.example/cb", state: fixed, nonce: n1 }'),
-    );
-    const terminal = new Terminal();
-    const error = (await runLogin(config, { upstream: 'oidc', out: terminal, timeoutMs: 500 }).catch((e: unknown) => e)) as Error;
-    expect(error).toMatchObject({ code: 'CONFIG_INVALID' });
-    expect(error.message).toContain('upstreams.oidc.auth.authorizeParams.redirect_uri, upstreams.oidc.auth.authorizeParams.state:');
-    expect(error.message).not.toContain('authorizeParams.nonce');
-    expect(terminal.text).toBe('');
-    expect(existsSync(storePath)).toBe(false);
+  it('refuses auth.authorizeParams that would replace a parameter login sets, naming each, when the config loads', () => {
+    const error = (() => {
+      try {
+        workspace(
+          oidcBlock(
+            'http://127.0.0.1:9/token',
+            ', authorizeParams: { redirect_uri: "http://attacker.example/cb", state: fixed, nonce: n1 }',
+          ),
+        );
+      } catch (caught) {
+        return caught;
+      }
+      throw new Error('the config was accepted');
+    })();
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems).toEqual([
+      'upstreams.oidc.auth.authorizeParams.redirect_uri: login sets redirect_uri itself; remove it',
+      'upstreams.oidc.auth.authorizeParams.state: login sets state itself; remove it',
+    ]);
   });
 
   it('refuses an answer without a refresh token: nothing is stored, the browser sees a failure, the message says what to do', async () => {
