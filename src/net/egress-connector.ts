@@ -13,7 +13,7 @@ import type { Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import type { EgressConfig, ProxyRoute } from '../config/types.js';
 import { ProxyError } from '../errors.js';
-import { describeTlsFailure } from './egress-failure.js';
+import { describeHandshakeReset, describeTlsFailure } from './egress-failure.js';
 
 export interface Connector {
   readonly connect: buildConnector.connector;
@@ -37,10 +37,18 @@ export function createConnector(options: ConnectorOptions): Connector {
   // The peer's TLS failures become one clear error naming the setting; the rest pass as they are.
   const secure: buildConnector.connector = (connectOptions, callback) =>
     connectTls({ ...connectOptions, servername: tls.servername ?? connectOptions.servername }, (error, socket) => {
+      const overTls = connectOptions.protocol === 'https:';
       if (error) {
-        const tlsProblem = describeTlsFailure(error, egress, peer);
+        const tlsProblem = describeTlsFailure(error, egress, peer) ?? (overTls ? describeHandshakeReset(error, egress, peer) : undefined);
         callback(tlsProblem ? new ProxyError('UPSTREAM_TLS_FAILED', tlsProblem, { cause: error }) : error, null);
-      } else callback(null, socket);
+        return;
+      }
+      // A TLS 1.3 server refuses a client certificate after the handshake: its alert arrives as an 'error'
+      // on the first read, followed by the end of the stream, and undici reports only that end ("other side
+      // closed"), losing the alert. A socket that failed is finished: destroying it at once keeps the alert
+      // as the error undici gives the request, so the refusal can be named.
+      if (overTls) socket.once('error', (failure) => socket.destroy(failure));
+      callback(null, socket);
     });
 
   if (egress.proxy.kind === 'direct') return { connect: secure, close: async () => {} };

@@ -35,8 +35,29 @@ export function describeTlsFailure(error: unknown, egress: EgressConfig, peer: s
       ? `${peer}: refused our client certificate in the TLS handshake (${code}); check ${tls}.certFile is one it accepts`
       : `${peer}: refused the TLS handshake (${code}); it may require a client certificate: set ${tls}.certFile and ${tls}.keyFile`;
   }
+  if (/PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL|NO_PROTOCOLS_AVAILABLE|VERSION_TOO_LOW/.test(code)) {
+    // No TLS version both sides accept: an old server below the 1.2 floor, or a minVersion above what it speaks.
+    const minimum = egress.tls?.minVersion ?? 'TLSv1.2';
+    return minimum === 'TLSv1.3'
+      ? `${peer}: the TLS handshake failed: it does not speak ${minimum}, which ${tls}.minVersion requires (${code})`
+      : `${peer}: the TLS handshake failed: it speaks no TLS version from ${minimum} up, the oldest this proxy uses (${code})`;
+  }
   if (/^ERR_SSL_|^ERR_TLS_|^EPROTO$/.test(code)) return `${peer}: the TLS handshake failed (${code})`;
   return undefined;
+}
+
+/**
+ * The connection closed by the peer in the middle of the TLS handshake (called only for errors before it
+ * completed). A server that refuses a client certificate closes with the request still unread, so the
+ * kernel answers with a reset that can overtake its alert: ECONNRESET is then all there is to go on.
+ */
+export function describeHandshakeReset(error: unknown, egress: EgressConfig, peer: string): string | undefined {
+  const code = errorCode(error);
+  if (code !== 'ECONNRESET') return undefined;
+  const tls = egress.tls?.setting ?? `${egress.setting}.tls`;
+  return egress.tls?.certFile
+    ? `${peer}: closed the connection during the TLS handshake (${code}); it may have refused our client certificate: check ${tls}.certFile is one it accepts`
+    : `${peer}: closed the connection during the TLS handshake (${code}); it may require a client certificate (set ${tls}.certFile and ${tls}.keyFile), or not speak TLS on this port`;
 }
 
 function errorCode(error: unknown): string | undefined {
