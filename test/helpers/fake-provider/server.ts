@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { apiaxFormat } from './apiax-format.js';
 import { collaborateFormat } from './collaborate-format.js';
@@ -18,9 +19,11 @@ const FORMATS: Readonly<Record<ProviderKind, WireFormatFactory>> = {
   v3: v3Format,
 };
 
-/** Start a real HTTP double of one upstream OAuth provider on 127.0.0.1, on a free port. */
+/** Start a real HTTP (or, with `tls`, HTTPS) double of one upstream OAuth provider on 127.0.0.1, on a free port. */
 export async function startFakeProvider(options: FakeProviderOptions): Promise<FakeProvider> {
-  const resolved = resolveOptions(options);
+  // The transport is this file's business; resolveOptions checks the provider's behaviour options.
+  const { tls, ...behaviour } = options;
+  const resolved = resolveOptions(behaviour);
   const format = FORMATS[resolved.kind](resolved);
   const store = new TokenStore({
     kind: resolved.kind,
@@ -32,14 +35,27 @@ export async function startFakeProvider(options: FakeProviderOptions): Promise<F
     authorizationCodes: resolved.authorizationCodes,
   });
   const ctx = createContext(resolved, format, store);
-  const server = createServer((req, res) => {
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
     route(ctx, req, res).catch(() => {
       // Client went away mid-body, or a custom handler threw: nothing sensible left to send.
       if (!res.headersSent) sendReply(res, textReply(500, 'Internal Server Error'));
       else res.destroy();
     });
-  });
-  const origin = await listen(server);
+  };
+  // With requestCert the server asks for a client certificate signed by `ca` and refuses the handshake without one.
+  const server: Server = tls
+    ? createHttpsServer(
+        {
+          cert: tls.cert,
+          key: tls.key,
+          ...(tls.ca && { ca: tls.ca }),
+          requestCert: Boolean(tls.requestCert),
+          rejectUnauthorized: Boolean(tls.requestCert),
+        },
+        handle,
+      )
+    : createServer(handle);
+  const origin = await listen(server, tls ? 'https' : 'http');
   return buildProvider(ctx, server, origin);
 }
 
@@ -61,13 +77,13 @@ async function route(ctx: ProviderContext, req: IncomingMessage, res: ServerResp
   sendReply(res, textReply(404, 'Not Found'));
 }
 
-function listen(server: Server): Promise<string> {
+function listen(server: Server, scheme: 'http' | 'https'): Promise<string> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       server.off('error', reject);
       const { port } = server.address() as AddressInfo;
-      resolve(`http://127.0.0.1:${port}`);
+      resolve(`${scheme}://127.0.0.1:${port}`);
     });
   });
 }

@@ -28,6 +28,11 @@ export interface FakeProviderOptions {
   password?: string;
   /** Codes accepted once for grant_type=authorization_code. */
   authorizationCodes?: string[];
+  /**
+   * Serve HTTPS instead of HTTP (origin https://127.0.0.1:port) with this certificate and key (PEM). With
+   * `requestCert`, a client certificate signed by `ca` is required (mutual TLS); `ca` is unused otherwise.
+   */
+  tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer; requestCert?: boolean };
 }
 
 export interface RecordedRequest {
@@ -75,7 +80,7 @@ export interface TokenGate {
 
 export interface FakeProvider {
   readonly kind: ProviderKind;
-  /** e.g. http://127.0.0.1:12345 */
+  /** e.g. http://127.0.0.1:12345 (https:// with the `tls` option) */
   readonly origin: string;
   /** Full URL of the (main) token endpoint. */
   readonly tokenUrl: string;
