@@ -24,7 +24,8 @@ export function buildEgress(input: EgressInput, problems: string[]): EgressConfi
   return {
     setting: input.setting,
     proxy: input.proxy ? configuredProxy(input.proxy.raw, input.proxy.setting, problems) : environmentProxy(input, problems),
-    tls: input.tls ? buildTls(input.tls.raw, input.tls.setting, input.baseDir) : undefined,
+    // A plain http:// peer has no TLS: its share of the upstream's tls section would only be read for nothing.
+    tls: input.tls && new URL(input.url).protocol === 'https:' ? buildTls(input.tls.raw, input.tls.setting, input.baseDir) : undefined,
   };
 }
 
