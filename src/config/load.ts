@@ -128,6 +128,7 @@ function buildConfig(raw: RawConfig, source: string, context: BuildContext, prob
     store: buildStore(raw.store, baseDir, problems),
     drainTimeoutMs: raw.drainTimeoutMs,
     limits: { ...raw.limits },
+    reload: { ...raw.reload },
     inboundAuth: { header: raw.inboundAuth.header.toLowerCase(), keys: raw.inboundAuth.keys },
     upstreams,
   };
@@ -219,6 +220,7 @@ function buildUpstream(name: string, raw: RawUpstream, context: BuildContext, pr
     maxQueuedRequests: raw.maxQueuedRequests,
     queueTimeoutMs: raw.queueTimeoutMs,
     cookies: raw.cookies,
+    websocket: { ...raw.websocket },
     egress: buildEgress(
       {
         url: raw.target,
@@ -268,6 +270,7 @@ function buildAuth(name: string, upstream: RawUpstream, context: BuildContext, p
     lockLeaseMs: raw.lockLeaseMs,
     inFlightMarkTtlMs: raw.inFlightMarkTtlMs,
     refreshWithoutLock: raw.refreshWithoutLock,
+    grant: raw.grant,
     // The token endpoint usually belongs to the same API as the target: its TLS and proxy apply unless auth says otherwise.
     egress: buildEgress(
       {

@@ -105,6 +105,11 @@ const authSchema = z.strictObject({
         });
     })
     .default({}),
+  /**
+   * How tokens are obtained: `refresh_token` (every preset: a refresh token from the store, the seed, login or
+   * seed) or `client_credentials` (generic oauth2 only: the client id and secret get a token, no refresh token).
+   */
+  grant: z.enum(['refresh_token', 'client_credentials']).default('refresh_token'),
   /** TLS and egress proxy for the token endpoint, when they differ from the upstream's (e.g. a separate identity provider). */
   tls: tlsSchema.optional(),
   proxy: proxySchema.optional(),
@@ -163,6 +168,13 @@ export const upstreamSchema = z.strictObject({
   /** TLS and egress proxy for the target; they also apply to the token endpoint unless auth.tls / auth.proxy are set. */
   tls: tlsSchema.optional(),
   proxy: proxySchema.optional(),
+  /** Upgraded (WebSocket) connections to this upstream: closed after this much silence both ways, and at this age. */
+  websocket: z
+    .strictObject({
+      idleTimeoutMs: millis(300_000),
+      maxLifetimeMs: millis(24 * 3_600_000),
+    })
+    .prefault({}),
 });
 
 const redisAddress = z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) });
@@ -231,6 +243,18 @@ export const configSchema = z.strictObject({
         .int()
         .positive()
         .default(64 * 1024 * 1024),
+      /** Open upgraded (WebSocket) connections, all upstreams together; more handshakes get a 503. */
+      maxUpgradedConnections: z.number().int().positive().default(512),
+    })
+    .prefault({}),
+  /**
+   * Config reload without a restart, on SIGHUP and when the file changes (checked every intervalMs: a
+   * Kubernetes ConfigMap volume swaps a symlink, which file watchers can miss). `watch: false` leaves SIGHUP.
+   */
+  reload: z
+    .strictObject({
+      watch: z.boolean().default(true),
+      intervalMs: z.number().int().min(200).default(2_000),
     })
     .prefault({}),
   /**

@@ -71,6 +71,8 @@ export interface AuthConfig {
   readonly inFlightMarkTtlMs: number;
   /** Refresh without the store's lock when the store is unreachable (only safe for non-rotating refresh tokens). */
   readonly refreshWithoutLock: boolean;
+  /** How tokens are obtained: a refresh token, or the client credentials alone (generic oauth2). */
+  readonly grant: 'refresh_token' | 'client_credentials';
   /** How the token endpoint is reached (auth.tls / auth.proxy, else the upstream's, else the environment). */
   readonly egress: EgressConfig;
   /**
@@ -101,6 +103,8 @@ export interface UpstreamConfig {
   readonly cookies: 'scope' | 'strip' | 'pass';
   /** How the target is reached. */
   readonly egress: EgressConfig;
+  /** Limits of upgraded (WebSocket) connections to this upstream. */
+  readonly websocket: { readonly idleTimeoutMs: number; readonly maxLifetimeMs: number };
   readonly auth: AuthConfig;
 }
 
@@ -131,7 +135,10 @@ export interface Config {
     readonly maxClientConnections: number;
     readonly clientBodyIdleTimeoutMs: number;
     readonly maxBufferedBodyBytes: number;
+    readonly maxUpgradedConnections: number;
   };
+  /** Reload on SIGHUP, and on a change of the file when `watch` (checked every intervalMs). */
+  readonly reload: { readonly watch: boolean; readonly intervalMs: number };
   /** Inbound client keys (SHA-256 digests) and the header they come in; no keys means no inbound check. */
   readonly inboundAuth: { readonly header: string; readonly keys: readonly { readonly name: string; readonly sha256: string }[] };
   readonly upstreams: readonly UpstreamConfig[];
