@@ -4,6 +4,7 @@
  * This runs once at start-up; nothing on the request path reads configuration files.
  */
 import { missingSettingHint } from '../operator-hints.js';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
@@ -64,7 +65,10 @@ export function parseConfig(text: string, options: LoadOptions & { source?: stri
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
 
-  const config = buildConfig(parsed.data, source, { baseDir, env }, problems);
+  const config = {
+    ...buildConfig(parsed.data, source, { baseDir, env }, problems),
+    sha256: createHash('sha256').update(text).digest('hex'),
+  };
   // A section both peers of an upstream share (its proxy) is checked for each: say each problem once.
   if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
   return deepFreeze(config);
@@ -115,7 +119,7 @@ function readFileTwins(section: Record<string, unknown>, keys: readonly string[]
   }
 }
 
-function buildConfig(raw: RawConfig, source: string, context: BuildContext, problems: string[]): Config {
+function buildConfig(raw: RawConfig, source: string, context: BuildContext, problems: string[]): Omit<Config, 'sha256'> {
   const { baseDir } = context;
   const upstreams = Object.entries(raw.upstreams).map(([name, upstream]) => buildUpstream(name, upstream, context, problems));
   checkDuplicateRoutes(upstreams, problems);

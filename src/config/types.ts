@@ -126,6 +126,8 @@ export type StoreConfig = { readonly type: 'file'; readonly path: string } | { r
 export interface Config {
   /** The file the config came from (for messages), or "<inline>". */
   readonly source: string;
+  /** SHA-256 of the file's text as read (what `sha256sum proxy.yaml` prints): which version is running. */
+  readonly sha256: string;
   readonly listen: Endpoint;
   readonly admin: Endpoint | null;
   readonly log: { readonly level: string; readonly accessLog: boolean };
