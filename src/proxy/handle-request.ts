@@ -75,8 +75,10 @@ export function createRequestHandler(options: RequestHandlerOptions): (req: Inco
     };
     res.once('close', () => {
       if (context.bufferedBytes > 0) bodyBudget.release(context.bufferedBytes);
-      if (context.route) context.route.countRequest(context.status || res.statusCode);
-      else countUnrouted(context.status || res.statusCode);
+      if (context.route) {
+        context.route.countRequest(context.status || res.statusCode);
+        context.route.leave();
+      } else countUnrouted(context.status || res.statusCode);
       if (accessLogger) logAccess(context, res, accessLogger);
     });
     if (hasBody(req)) {
@@ -100,6 +102,7 @@ export function createRequestHandler(options: RequestHandlerOptions): (req: Inco
     const target = resolveTarget(url, host);
     const route = target.route;
     context.route = route;
+    route.enter();
     context.logPath = target.logPath;
 
     const token = route.tokens.current() ?? (await route.tokens.acquire());

@@ -27,6 +27,11 @@ export interface Route {
   readonly metrics: Metrics;
   readonly upstreamDuration: ReturnType<Histogram<'upstream'>['labels']>;
   countRequest(status: number): void;
+  /** A request started (enter) or finished (leave) on this route: a route retired by a reload waits for them. */
+  enter(): void;
+  leave(): void;
+  /** Resolves once no request is in flight on this route. */
+  whenIdle(): Promise<void>;
   /** Lets the pool finish its requests, then closes its connections. */
   close(): Promise<void>;
 }
@@ -40,6 +45,8 @@ export interface RouteOptions {
 
 export function createRoute(upstream: UpstreamConfig, tokens: Credential, metrics: Metrics, options: RouteOptions): Route {
   const { pools } = options;
+  let inFlight = 0;
+  let idleWaiters: (() => void)[] = [];
   const byStatus = new Map<number, ReturnType<Counter<'upstream' | 'status'>['labels']>>();
   return {
     routePath: upstream.routePath,
@@ -67,6 +74,16 @@ export function createRoute(upstream: UpstreamConfig, tokens: Credential, metric
       }
       counter.inc();
     },
+    enter() {
+      inFlight++;
+    },
+    leave() {
+      inFlight--;
+      if (inFlight > 0 || idleWaiters.length === 0) return;
+      for (const resolve of idleWaiters) resolve();
+      idleWaiters = [];
+    },
+    whenIdle: () => (inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve))),
     close: () => pools.close(),
   };
 }
