@@ -7,9 +7,6 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import { errors as undiciErrors } from 'undici';
-import { describeTlsFailure } from '../net/egress-failure.js';
-import type { UpstreamConfig } from '../config/types.js';
 import { ProxyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createAccessLog, type AccessLog } from './access-log.js';
@@ -23,6 +20,7 @@ import { sendWithReplay } from './replay.js';
 import { requestIdFrom } from '../http/request-id.js';
 import { STREAMED, hasBody, readBody, replayableLength } from './request-body.js';
 import type { Route } from './route.js';
+import { upstreamFailure } from './upstream-failure.js';
 import { hostNamingListener, type createTargetResolver } from './request-target.js';
 
 interface RequestContext {
@@ -176,34 +174,6 @@ function answerHeld(res: ServerResponse, context: RequestContext, held: HeldResp
       `upstream ${context.route?.upstream.name ?? ''} sent a response head that cannot be forwarded`,
     );
   }
-}
-
-function upstreamFailure(error: Error, config: UpstreamConfig | undefined): ProxyError {
-  if (error instanceof ProxyError) return error;
-  const upstream = config?.name ?? '';
-  // TLS 1.3 servers check the client certificate after the handshake: their refusal comes with the first read.
-  const tlsProblem = config && describeTlsFailure(error, config.egress, `upstream ${upstream}`);
-  if (tlsProblem) return new ProxyError('UPSTREAM_TLS_FAILED', tlsProblem, { cause: error });
-  if (error instanceof undiciErrors.ConnectTimeoutError || error instanceof undiciErrors.HeadersTimeoutError) {
-    return new ProxyError('UPSTREAM_TIMEOUT', `upstream ${upstream} did not answer in time`, { cause: error });
-  }
-  const code = (error as { code?: unknown }).code;
-  if (
-    code === 'ECONNREFUSED' ||
-    code === 'ENOTFOUND' ||
-    code === 'EHOSTUNREACH' ||
-    code === 'ENETUNREACH' ||
-    code === 'ECONNRESET' ||
-    code === 'EAI_AGAIN'
-  ) {
-    return new ProxyError('UPSTREAM_UNREACHABLE', `upstream ${upstream} is unreachable (${String(code)})`, { cause: error });
-  }
-  if (error instanceof undiciErrors.RequestAbortedError) {
-    return new ProxyError('REQUEST_BODY_ERROR', 'the request was aborted while being forwarded', { cause: error });
-  }
-  return new ProxyError('UPSTREAM_BAD_RESPONSE', `upstream ${upstream} failed: ${typeof code === 'string' ? code : error.name}`, {
-    cause: error,
-  });
 }
 
 /** Answers (or breaks) the response, logs and records the failure. Never throws: nothing is left to catch it. */
