@@ -21,8 +21,14 @@ export function cliCommand(
   return path.startsWith('..') || isAbsolute(path) ? script : `./${path}`;
 }
 
-/** How an upstream gets its first (or a new) refresh token. */
-export function firstTokenHint(name: string, auth: Pick<AuthConfig, 'preset' | 'authorizeUrl' | 'username'>, cli = cliCommand()): string {
+/** How an upstream gets its first (or a new) refresh token; with grant client_credentials, how it gets its tokens. */
+export function firstTokenHint(
+  name: string,
+  auth: Pick<AuthConfig, 'preset' | 'authorizeUrl' | 'username'> & Partial<Pick<AuthConfig, 'grant'>>,
+  cli = cliCommand(),
+): string {
+  if (auth.grant === 'client_credentials')
+    return 'none to seed: the proxy gets its tokens with auth.clientId and auth.clientSecret (grant client_credentials) as it starts';
   const seed = `printf '%s' "$TOKEN" | ${cli} seed ${name}`;
   const browserLogin = auth.preset === 'collaborate' || auth.preset === 'v3' || auth.authorizeUrl !== undefined;
   if (browserLogin) return `run ${cli} login ${name} (a browser sign-in), or ${seed}`;
@@ -43,8 +49,20 @@ export function deadCredentialHint(
   return `a new refresh token is needed: ${firstTokenHint(name, auth, cli)}`;
 }
 
+/** After the token endpoint refused the client credentials of an upstream with grant client_credentials. */
+export function clientCredentialsHint(upstream: string, providerCode: string | undefined): string {
+  const secret = `auth.clientSecret (e.g. export ${envName(upstream, 'clientSecret')}=… and restart: a changed secret is tried at once)`;
+  // RFC 6749 §5.2: the client is known but may not use this grant type.
+  if (providerCode === 'unauthorized_client')
+    return `allow the client_credentials grant for auth.clientId at the provider, or check ${secret}`;
+  return `check auth.clientId and ${secret}`;
+}
+
 /** A credential setting the config left empty. */
 export function missingSettingHint(upstream: string, setting: 'clientId' | 'clientSecret'): string {
-  const env = `${upstream.toUpperCase().replace(/-/g, '_')}_${setting === 'clientId' ? 'CLIENT_ID' : 'CLIENT_SECRET'}`;
-  return `auth.${setting} (e.g. export ${env}=… and restart)`;
+  return `auth.${setting} (e.g. export ${envName(upstream, setting)}=… and restart)`;
+}
+
+function envName(upstream: string, setting: 'clientId' | 'clientSecret'): string {
+  return `${upstream.toUpperCase().replace(/-/g, '_')}_${setting === 'clientId' ? 'CLIENT_ID' : 'CLIENT_SECRET'}`;
 }

@@ -248,9 +248,12 @@ function buildAuth(name: string, upstream: RawUpstream, context: BuildContext, p
   const clientSecret = nonEmpty(raw.clientSecret);
   const missing: string[] = [];
   if (!clientId && clientAuth !== 'none') missing.push(missingSettingHint(name, 'clientId'));
-  if (!clientSecret && preset.needsClientSecret && clientAuth !== 'none') {
+  // With client_credentials the secret is the credential, whatever the preset says about refresh tokens.
+  const needsSecret = preset.needsClientSecret || raw.grant === 'client_credentials';
+  if (!clientSecret && needsSecret && clientAuth !== 'none') {
     missing.push(missingSettingHint(name, 'clientSecret'));
   }
+  if (raw.grant === 'client_credentials') checkClientCredentialsGrant(raw, clientAuth, `${where}.auth`, problems);
   return {
     preset: raw.preset,
     tokenUrl: raw.tokenUrl,
@@ -288,6 +291,25 @@ function buildAuth(name: string, upstream: RawUpstream, context: BuildContext, p
     ),
     missing,
   };
+}
+
+/**
+ * grant client_credentials: only the generic oauth2 preset (the three named APIs issue refresh tokens and
+ * offer no client_credentials grant), with the client authenticating, and no refresh-token settings that
+ * would silently do nothing.
+ */
+function checkClientCredentialsGrant(raw: RawAuth, clientAuth: AuthConfig['clientAuth'], where: string, problems: string[]): void {
+  if (raw.preset !== 'oauth2')
+    problems.push(
+      `${where}.grant: client_credentials works only with preset oauth2; ${raw.preset} issues refresh tokens and has no client_credentials grant (remove grant, or use preset oauth2 for another provider)`,
+    );
+  if (clientAuth === 'none')
+    problems.push(
+      `${where}.clientAuth: none cannot be used with grant client_credentials, where the client id and secret are the credential; use basic, body or headers`,
+    );
+  for (const setting of ['refreshToken', 'username', 'password'] as const)
+    if (nonEmpty(raw[setting]) !== undefined)
+      problems.push(`${where}.${setting}: has no use with grant client_credentials (tokens come from the client id and secret); remove it`);
 }
 
 /** A section with where it lives in proxy.yaml, or undefined when it is not set. */

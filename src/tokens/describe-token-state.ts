@@ -9,6 +9,8 @@ import type { TokenStatus } from './token-status.js';
 
 export interface TokenState {
   readonly upstream: string;
+  /** How the upstream gets its tokens (auth.grant). */
+  readonly grant?: TokenStatus['grant'];
   readonly record: TokenRecord | undefined;
   /** The token the request path attaches, if any (it may have expired since). */
   readonly token: { readonly expiresAt: number } | undefined;
@@ -29,6 +31,7 @@ export function describeTokenState(state: TokenState, now = Date.now()): TokenSt
   const usable = token !== undefined && token.expiresAt > now;
   return {
     upstream: state.upstream,
+    ...(state.grant ? { grant: state.grant } : {}),
     state: stateWord(state, usable),
     reason: notReadyReason(state, usable),
     generation: record?.generation ?? 0,

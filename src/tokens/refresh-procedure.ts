@@ -4,7 +4,8 @@
  *   mark the refresh token "in flight" (owner, expiry) → call the token endpoint → compare-and-set the
  *   new record (generation + 1) → release the lease.
  * It talks to the store and the token endpoint only, and returns what happened; the token manager owns
- * the in-memory state and decides what to do with the result. Time comes from `deps.clock`.
+ * the in-memory state and decides what to do with the result. Time comes from `deps.clock`. What depends
+ * on the grant (which grants to send, whether a refresh token is at stake and marked) is `deps.grant`'s.
  */
 import type { AuthConfig } from '../config/types.js';
 import { StoreError, TokenEndpointError } from '../errors.js';
@@ -13,7 +14,8 @@ import type { TokenRecord, TokenStore } from '../store/token-store.js';
 import type { Clock } from './clock.js';
 import { commitRecord } from './commit-record.js';
 import { fingerprint } from './fingerprint.js';
-import { deadCredentialHint, firstTokenHint } from '../operator-hints.js';
+import type { GrantStrategy } from './grant.js';
+import { firstTokenHint } from '../operator-hints.js';
 import type { TokenClient, TokenGrant } from './providers/oauth2-client.js';
 import { takeLease, type Lease } from './refresh-lease.js';
 import { deadRecord, nextRecord, usableAccessToken, withoutMark } from './token-record.js';
@@ -26,6 +28,7 @@ export interface RefreshDeps {
   readonly owner: string;
   readonly log: Logger;
   readonly clock: Clock;
+  readonly grant: GrantStrategy;
 }
 
 export type RefreshResult =
@@ -78,16 +81,15 @@ export async function refreshUnderLease(
   } catch (error) {
     // The store is unreachable. One-time refresh tokens must not be refreshed without the lock (another
     // replica could spend the same token); the upstream's policy says whether this one may.
-    if (!deps.auth.refreshWithoutLock) throw new StoreUnavailableError(error);
-    deps.log.warn(
-      { event: 'refresh_without_lock', err: describe(error) },
-      'token store unreachable; refreshing without the lock (refreshWithoutLock: true)',
-    );
+    if (!deps.grant.refreshWithoutLock) throw new StoreUnavailableError(error);
+    const why = deps.grant.spendsRefreshTokens ? 'refreshWithoutLock: true' : 'grant client_credentials: nothing to spend twice';
+    deps.log.warn({ event: 'refresh_without_lock', err: describe(error) }, `token store unreachable; refreshing without the lock (${why})`);
     return refreshFrom(deps, known, undefined, options);
   }
   if (!lease) {
     const stored = await deps.store.read(deps.name);
-    if (stored && (stored.generation > knownGeneration || stored.dead)) return { kind: 'adopted', record: stored };
+    if (stored && (stored.generation > knownGeneration || (stored.dead && deps.grant.verdictHolds(stored))))
+      return { kind: 'adopted', record: stored };
     return {
       kind: 'blocked',
       reason: 'another replica is refreshing this credential',
@@ -99,9 +101,8 @@ export async function refreshUnderLease(
     // Refresh from the newest stored record: another process may have refreshed already.
     const stored = await restoreLostRecord(deps, known, await deps.store.read(deps.name));
     if (stored && stored.generation > knownGeneration && usableAccessToken(stored)) return { kind: 'adopted', record: stored };
-    // Another replica found the refresh token rejected (a dead verdict carries no token): sending it again
-    // would be one more reuse of a spent token, which can kill a Keycloak session that was still alive.
-    if (stored?.dead) return { kind: 'adopted', record: stored };
+    // Another replica's verdict on this credential (a dead record carries no token) stops this one too.
+    if (stored?.dead && deps.grant.verdictHolds(stored)) return { kind: 'adopted', record: stored };
     const result = await refreshFrom(deps, stored, lease, options);
     handedOver = result.kind === 'refreshed' && result.unstored !== undefined;
     return result;
@@ -157,13 +158,14 @@ async function refreshFrom(
   options: RefreshOptions,
 ): Promise<RefreshResult> {
   const now = deps.clock.now();
-  const grants = grantsFor(record, deps.auth, now);
+  const grants = deps.grant.grantsFor(record, now);
   if (grants.length === 0) {
     const fix = firstTokenHint(deps.name, deps.auth);
     const message = record?.refreshToken ? `the refresh token has expired: ${fix}` : `no refresh token yet: ${fix}`;
     return { kind: 'needs_credentials', message };
   }
-  const mark = record?.refreshInFlight;
+  // Only a refresh token can be spent: with client_credentials a mark (left from before) guards nothing.
+  const mark = deps.grant.spendsRefreshTokens ? record?.refreshInFlight : undefined;
   if (mark && mark.owner !== deps.owner && now < markExpiresAt(mark, deps.auth)) {
     // Its owner may have spent the token and be about to store the result (its link to the store may be
     // stalled): sending the token again would be a second use of a one-time token.
@@ -216,11 +218,11 @@ async function refreshFrom(
       continue;
     }
     latencyMs = deps.clock.now() - startedAt;
-    const next = nextRecord(record, tokens, grant, startedAt, deps.owner, { afterRejection: options.afterRejection });
+    const next = deps.grant.stamp(nextRecord(record, tokens, grant, startedAt, deps.owner, { afterRejection: options.afterRejection }));
     return commitNew(deps, record?.generation ?? 0, next, grant, latencyMs, lease);
   }
   const failure = lastFailure as TokenEndpointError;
-  const dead = deadRecord(record, deathReason(deps, failure, mark), deps.owner, deps.clock.now());
+  const dead = deps.grant.stamp(deadRecord(record, deps.grant.deathReason(deps.name, failure, mark), deps.owner, deps.clock.now()));
   await deps.store.compareAndSet(deps.name, record?.generation ?? 0, dead).catch(() => undefined);
   return { kind: 'dead', record: dead, failure, latencyMs };
 }
@@ -258,15 +260,6 @@ async function commitNew(
   }
 }
 
-function grantsFor(record: TokenRecord | undefined, auth: AuthConfig, now: number): TokenGrant[] {
-  const grants: TokenGrant[] = [];
-  const refreshToken = record?.refreshToken;
-  const refreshExpired = record?.refreshTokenExpiresAt !== undefined && record.refreshTokenExpiresAt <= now;
-  if (refreshToken && !refreshExpired) grants.push({ type: 'refresh_token', refreshToken });
-  if (auth.username && auth.password) grants.push({ type: 'password', username: auth.username, password: auth.password.reveal() });
-  return grants;
-}
-
 /** Notes in the store that this refresh token is about to be sent, by whom and until when nobody else may send it. */
 async function markInFlight(deps: RefreshDeps, record: TokenRecord, refreshToken: string): Promise<boolean> {
   const since = deps.clock.now();
@@ -285,7 +278,7 @@ async function markInFlight(deps: RefreshDeps, record: TokenRecord, refreshToken
 
 /** Without the store the mark cannot be written: go on only where refreshing without the lock is allowed. */
 function markFailed(deps: RefreshDeps, error: unknown): true {
-  if (!deps.auth.refreshWithoutLock) throw error;
+  if (!deps.grant.refreshWithoutLock) throw error;
   return true;
 }
 
@@ -303,14 +296,6 @@ function warnUnfinished(deps: RefreshDeps, mark: NonNullable<TokenRecord['refres
     },
     'an earlier refresh with this refresh token did not finish; it may already be spent',
   );
-}
-
-function deathReason(deps: RefreshDeps, failure: TokenEndpointError, unfinished: TokenRecord['refreshInFlight']): string {
-  const what = failure.kind === 'client_rejected' ? 'the client credentials were rejected' : 'the refresh token was rejected';
-  const context = unfinished
-    ? `; an earlier refresh with this refresh token (${unfinished.owner}, ${new Date(unfinished.since).toISOString()}) did not finish and probably spent it`
-    : '';
-  return `${what}: ${failure.message}${context}. Fix: ${failure.kind === 'client_rejected' ? 'check auth.clientId and auth.clientSecret, then ' : ''}${deadCredentialHint(deps.name, deps.auth)}`;
 }
 
 function describe(error: unknown): string {

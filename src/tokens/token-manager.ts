@@ -23,6 +23,7 @@ import { backoffDelay, refreshAt } from './refresh-schedule.js';
 import { decideReplay, isSuspect, type ReplayDecision } from './replay-policy.js';
 import { ChangeSignal } from './change-signal.js';
 import { FirstRead } from './first-read.js';
+import { grantStrategy } from './grant.js';
 import { usableAccessToken } from './token-record.js';
 import { canMove, type TokenState } from './token-state.js';
 import type { TokenStatus } from './token-status.js';
@@ -104,11 +105,12 @@ export class TokenManager implements Credential {
       owner: options.owner,
       log: this.#log,
       clock: this.#clock,
+      grant: grantStrategy(this.#auth),
     };
     this.#changes = new ChangeSignal(this.#clock);
     this.#firstRead = new FirstRead({
       deps: this.#deps,
-      seed: this.#auth.refreshToken?.reveal(),
+      seed: this.#deps.grant.seed,
       random: this.#random,
       onRead: (record) => {
         this.#settle(record);
@@ -256,6 +258,7 @@ export class TokenManager implements Credential {
     return describeTokenState(
       {
         upstream: this.name,
+        grant: this.#deps.grant.name,
         record: this.#record,
         token: this.#token,
         needsCredentials: this.#needsCredentials,
@@ -487,7 +490,8 @@ export class TokenManager implements Credential {
   }
 
   #stateFor(record: TokenRecord | undefined): TokenState {
-    if (record?.dead) return 'dead';
+    // A verdict on other client credentials than these (grant client_credentials) leaves this one to try.
+    if (record?.dead && this.#deps.grant.verdictHolds(record)) return 'dead';
     if (this.#needsCredentials) return 'needs_credentials';
     return usableAccessToken(record) ? 'valid' : 'empty';
   }

@@ -46,11 +46,19 @@ export function nextRecord(
     ...(refreshToken ? { refreshToken } : {}),
     ...(refreshTokenExpiresAt ? { refreshTokenExpiresAt } : {}),
     obtainedAt: sentAt,
-    source: grant.type === 'refresh_token' ? 'refresh' : grant.type,
+    source: sourceOf(grant),
     ...(previous?.seedFingerprint ? { seedFingerprint: previous.seedFingerprint } : {}),
     ...(options.afterRejection ? { fetchedAfterRejection: true as const } : {}),
     writer,
   };
+}
+
+/**
+ * A client_credentials token is stored as `refresh` (fetched by the proxy on its own), a value every
+ * version's record schema knows, so replicas of an older version in a rollout still read the record.
+ */
+function sourceOf(grant: TokenGrant): TokenRecord['source'] {
+  return grant.type === 'refresh_token' || grant.type === 'client_credentials' ? 'refresh' : grant.type;
 }
 
 /** A configured seed that differs from what killed the stored credential: a person put in a new one, so use it. */

@@ -1,6 +1,8 @@
 /** What /status, /readyz and the `status` command say about one upstream's credential. No token ever. */
 export interface TokenStatus {
   readonly upstream: string;
+  /** How the upstream gets its tokens: a refresh token, or the client credentials alone (auth.grant). */
+  readonly grant?: 'refresh_token' | 'client_credentials';
   readonly state: 'starting' | 'ok' | 'refreshing' | 'expired' | 'needs_credentials' | 'credential_dead';
   /** Why the upstream is not ready, with the fix where there is one. */
   readonly reason: string | undefined;

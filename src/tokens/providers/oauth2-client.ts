@@ -1,5 +1,5 @@
 /**
- * One generic OAuth2 token client (RFC 6749 §4.1.3, §4.3, §6) configured by a preset: how the body is
+ * One generic OAuth2 token client (RFC 6749 §4.1.3, §4.3, §4.4, §6) configured by a preset: how the body is
  * encoded, where the client credentials go, and how answers are read. It never logs; its errors carry
  * the provider's error code and description but never a token or secret.
  */
@@ -16,7 +16,9 @@ import { presetVerdicts } from './verdicts.js';
 export type TokenGrant =
   | { readonly type: 'refresh_token'; readonly refreshToken: string }
   | { readonly type: 'password'; readonly username: string; readonly password: string }
-  | { readonly type: 'authorization_code'; readonly code: string; readonly redirectUri?: string; readonly codeVerifier?: string };
+  | { readonly type: 'authorization_code'; readonly code: string; readonly redirectUri?: string; readonly codeVerifier?: string }
+  /** RFC 6749 §4.4: the client authenticates (clientAuth) and that is the whole grant. */
+  | { readonly type: 'client_credentials' };
 
 export interface TokenClient {
   /** Sends one token request. Resolves with the tokens, or rejects with a classified TokenEndpointError. */

@@ -32,29 +32,25 @@ export interface Cluster {
   readonly store: TokenStore;
   readonly endpoint: ScriptedTokenClient;
   readonly upstream: UpstreamConfig;
-  replica(name: string): Promise<Replica>;
+  /** A replica with the cluster's config, or another one (e.g. a corrected secret after a restart). */
+  replica(name: string, upstream?: UpstreamConfig): Promise<Replica>;
 }
 
-/** `auth` lines are YAML under upstreams.api.auth, e.g. "lockLeaseMs: 3000". */
-export function cluster(authYaml: string[] = [], upstreamYaml: string[] = []): Cluster {
+/** The credential lines of the default cluster: Apiax with a seed. */
+export const APIAX_SEED_AUTH = ['preset: apiax', `refreshToken: ${SEED}`];
+
+/** An oauth2 upstream that gets its tokens with the client credentials (auth.grant client_credentials). */
+export const CLIENT_CREDENTIALS_AUTH = ['preset: oauth2', 'grant: client_credentials', 'clientId: cid', 'clientSecret: cs-1'];
+
+/**
+ * `auth` lines are YAML under upstreams.api.auth, e.g. "lockLeaseMs: 3000"; `credentialYaml` replaces the
+ * preset and its credentials (tokenUrl is always set).
+ */
+export function cluster(authYaml: string[] = [], upstreamYaml: string[] = [], credentialYaml: string[] = APIAX_SEED_AUTH): Cluster {
   const clock = new FakeClock();
   const store = createMemoryStore({ now: () => clock.now() });
   const endpoint = new ScriptedTokenClient(clock);
-  const config = parseConfig(
-    [
-      'store: { type: memory }',
-      'upstreams:',
-      `  ${UPSTREAM}:`,
-      '    target: http://127.0.0.1:1',
-      ...upstreamYaml.map((line) => `    ${line}`),
-      '    auth:',
-      '      preset: apiax',
-      '      tokenUrl: http://127.0.0.1:1/token',
-      `      refreshToken: ${SEED}`,
-      ...authYaml.map((line) => `      ${line}`),
-    ].join('\n'),
-  );
-  const upstream = config.upstreams[0] as UpstreamConfig;
+  const upstream = upstreamConfig(authYaml, upstreamYaml, credentialYaml);
   const replicas: TokenManager[] = [];
   onTestFinished(() => replicas.forEach((manager) => manager.stop()));
 
@@ -63,7 +59,7 @@ export function cluster(authYaml: string[] = [], upstreamYaml: string[] = []): C
     store,
     endpoint,
     upstream,
-    async replica(name) {
+    async replica(name, config = upstream) {
       const logs: Record<string, unknown>[] = [];
       const destination = new Writable({
         write(chunk: Buffer, _encoding, done) {
@@ -73,7 +69,7 @@ export function cluster(authYaml: string[] = [], upstreamYaml: string[] = []): C
       });
       const link = linkTo(store, clock, name);
       const manager = new TokenManager({
-        upstream,
+        upstream: config,
         store: link,
         client: endpoint,
         logger: createLogger({ level: 'debug', destination }),
@@ -87,4 +83,26 @@ export function cluster(authYaml: string[] = [], upstreamYaml: string[] = []): C
       return { name, manager, link, logs, events: (event) => logs.filter((line) => line.event === event) };
     },
   };
+}
+
+/** The one upstream of a cluster's config (see cluster for the arguments). */
+export function upstreamConfig(
+  authYaml: string[] = [],
+  upstreamYaml: string[] = [],
+  credentialYaml: string[] = APIAX_SEED_AUTH,
+): UpstreamConfig {
+  const config = parseConfig(
+    [
+      'store: { type: memory }',
+      'upstreams:',
+      `  ${UPSTREAM}:`,
+      '    target: http://127.0.0.1:1',
+      ...upstreamYaml.map((line) => `    ${line}`),
+      '    auth:',
+      '      tokenUrl: http://127.0.0.1:1/token',
+      ...credentialYaml.map((line) => `      ${line}`),
+      ...authYaml.map((line) => `      ${line}`),
+    ].join('\n'),
+  );
+  return config.upstreams[0] as UpstreamConfig;
 }
