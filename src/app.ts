@@ -4,7 +4,7 @@
  * drains in-flight requests and closes everything.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createAdminServer } from './admin/admin-server.js';
@@ -17,18 +17,18 @@ import { createRequestHandler } from './proxy/handle-request.js';
 import { createInboundAuth } from './proxy/inbound-auth.js';
 import { refuseSocket } from './proxy/raw-refusal.js';
 import { createTargetResolver } from './proxy/request-target.js';
-import { createRoute, createUpstreamPools, type Route } from './proxy/route.js';
+import type { Route } from './proxy/route.js';
+import { UpstreamSet, type UpstreamChanges } from './upstream-set.js';
+import { settingsKey } from './config/settings-key.js';
 import { countStoreOperations } from './store/counted-store.js';
 import { createStore } from './store/create-store.js';
 import { describeStore } from './store/describe-store.js';
 import { storeOpenedLater } from './store/store-opened-later.js';
-import { ProxyError, StoreError } from './errors.js';
+import { ConfigError, ProxyError, StoreError } from './errors.js';
 import { isLoopback } from './net/is-loopback.js';
 import { httpUrl } from './net/endpoint.js';
 import { listen } from './net/listen.js';
 import type { TokenStore } from './store/token-store.js';
-import { createOAuth2Client, type TokenClient } from './tokens/providers/oauth2-client.js';
-import { TokenManager } from './tokens/token-manager.js';
 import type { TokenStatus } from './tokens/token-status.js';
 
 export interface AppOptions {
@@ -42,10 +42,22 @@ export interface AppOptions {
 
 export interface App {
   start(): Promise<{ proxyUrl: string; adminUrl: string | undefined }>;
+  /**
+   * Applies a new config while serving: upstreams added, removed or changed without dropping requests in
+   * flight; an upstream whose auth is unchanged keeps its token. Throws ConfigError (nothing changed) when a
+   * part cannot be built. listen, admin and store take a restart: they are reported, not applied.
+   */
+  reload(next: Config): Promise<ReloadOutcome>;
+  /** Counts a config that was refused before reaching reload (it did not load), for /status. */
+  noteRefusedConfig(sha256: string, problems: readonly string[]): void;
   /** Stops accepting, lets in-flight requests finish (up to config.drainTimeoutMs), then closes everything. */
   stop(): Promise<void>;
   statuses(): TokenStatus[];
   readonly metrics: Metrics;
+}
+
+export interface ReloadOutcome extends UpstreamChanges {
+  readonly restartNeededFor: readonly string[];
 }
 
 export function createApp(config: Config, options: AppOptions): App {
@@ -54,49 +66,53 @@ export function createApp(config: Config, options: AppOptions): App {
   const metrics = createMetrics();
   const startedAt = Date.now();
   let store: TokenStore | undefined;
-  let managers: TokenManager[] = [];
-  let clients: TokenClient[] = [];
-  let routes: Route[] = [];
+  let upstreams: UpstreamSet | undefined;
+  /** The config being served (listen, admin and store stay those of the start). */
+  let current = config;
+  let loadedAt = startedAt;
+  let restartNeededFor: readonly string[] = [];
+  const reloads: { applied: number; refused: number; lastRefusal?: { at: string; sha256: string; problems: number } } = {
+    applied: 0,
+    refused: 0,
+  };
+  let handleRequest: (req: IncomingMessage, res: ServerResponse) => void = () => undefined;
   let proxyServer: Server | undefined;
   let adminServer: Server | undefined;
   let draining = false;
   const sockets = new Set<Socket>();
 
-  const statuses = (): TokenStatus[] => managers.map((manager) => manager.status());
+  const statuses = (): TokenStatus[] => (upstreams?.managers ?? []).map((manager) => manager.status());
+  const countUnrouted = (status: number): void => metrics.requests.inc({ upstream: '', status: String(status) });
 
-  async function start(): Promise<{ proxyUrl: string; adminUrl: string | undefined }> {
-    // Connections first: TLS files that do not load stop the start before the store is opened.
-    const pools = config.upstreams.map((upstream) => {
-      clients.push(createOAuth2Client(upstream.auth, { upstream: upstream.name, logger }));
-      return createUpstreamPools(upstream, logger);
-    });
-    store = countStoreOperations(options.store ?? (await openStore(config, logger, owner)), metrics.storeOperations);
-    for (const [index, upstream] of config.upstreams.entries()) {
-      const manager = new TokenManager({ upstream, store, client: clients[index]!, logger, metrics: metrics.tokens, owner });
-      managers.push(manager);
-      routes.push(createRoute(upstream, manager, metrics, { inboundKeyHeader: config.inboundAuth.header, pools: pools[index]! }));
-    }
-    metrics.setExpirySource(() => statuses().map((status) => ({ upstream: status.upstream, expiresInSeconds: status.expiresInSeconds })));
-    await Promise.all(managers.map((manager) => manager.start()));
-
-    const countUnrouted = (status: number): void => metrics.requests.inc({ upstream: '', status: String(status) });
-    const handler = createRequestHandler({
+  /** The request handler for one config and its routes; replaced whole by a reload, requests in flight keep theirs. */
+  const createHandler = (settings: Config, routes: Route[]) =>
+    createRequestHandler({
       resolveTarget: createTargetResolver(routes),
       logger,
-      accessLog: config.log.accessLog,
+      accessLog: settings.log.accessLog,
       countUnrouted,
-      authenticate: createInboundAuth(config.inboundAuth),
-      bodyBudget: new BodyBudget(config.limits.maxBufferedBodyBytes),
-      clientBodyIdleTimeoutMs: config.limits.clientBodyIdleTimeoutMs,
+      authenticate: createInboundAuth(settings.inboundAuth),
+      bodyBudget,
+      clientBodyIdleTimeoutMs: settings.limits.clientBodyIdleTimeoutMs,
     });
+  // One budget for the process: a reload must not hand out a second one beside the bytes already held.
+  const bodyBudget = new BodyBudget(config.limits.maxBufferedBodyBytes);
+
+  async function start(): Promise<{ proxyUrl: string; adminUrl: string | undefined }> {
+    store = countStoreOperations(options.store ?? (await openStore(config, logger, owner)), metrics.storeOperations);
+    const live = new UpstreamSet({ store, logger, metrics, owner });
+    upstreams = live;
+    await live.prepare(config.upstreams, config.inboundAuth.header).apply(() => (handleRequest = createHandler(config, live.routes)));
+    metrics.setExpirySource(() => statuses().map((status) => ({ upstream: status.upstream, expiresInSeconds: status.expiresInSeconds })));
+
     // requestTimeout 0: a 1 GiB upload or download may take longer than Node's 5-minute default; slow
     // clients are still bounded by headersTimeout, and upstream silence by the route's timeouts.
     proxyServer = createServer({ keepAliveTimeout: 5_000, requestTimeout: 0, headersTimeout: 30_000 }, (req, res) => {
       if (draining) res.shouldKeepAlive = false;
-      handler(req, res);
+      handleRequest(req, res);
     });
-    const maxClientConnections = config.limits.maxClientConnections;
     proxyServer.on('connection', (socket: Socket) => {
+      const maxClientConnections = current.limits.maxClientConnections;
       // Like server.maxConnections, but the client is told why (Node's own cap drops the socket silently).
       if (sockets.size >= maxClientConnections) {
         const requestId = randomUUID();
@@ -132,6 +148,13 @@ export function createApp(config: Config, options: AppOptions): App {
         isDraining: () => draining,
         version: options.version ?? 'dev',
         startedAt,
+        config: () => ({
+          source: current.source,
+          sha256: current.sha256,
+          loadedAt: new Date(loadedAt).toISOString(),
+          reloads: { ...reloads },
+          restartNeededFor,
+        }),
       });
       adminUrl = httpUrl(await listen(adminServer, config.admin));
     }
@@ -142,7 +165,8 @@ export function createApp(config: Config, options: AppOptions): App {
         proxy: proxyUrl,
         admin: adminUrl ?? 'off',
         store: store.description,
-        routes: routes.map((route) => `${route.routePath} -> ${route.upstream.targetOrigin}${route.upstream.targetBasePath}`),
+        config: config.sha256,
+        routes: live.routes.map((route) => `${route.routePath} -> ${route.upstream.targetOrigin}${route.upstream.targetBasePath}`),
       },
       `oauth-sidecar listening on ${proxyUrl}`,
     );
@@ -157,7 +181,7 @@ export function createApp(config: Config, options: AppOptions): App {
 
   async function stop(): Promise<void> {
     draining = true;
-    for (const manager of managers) manager.stop();
+    upstreams?.stopTokenWork();
     if (proxyServer) {
       const closed = new Promise<void>((resolve) => proxyServer?.close(() => resolve()));
       proxyServer.closeIdleConnections();
@@ -167,23 +191,51 @@ export function createApp(config: Config, options: AppOptions): App {
       const timer = setTimeout(() => {
         logger.warn({ event: 'drain_timeout', openConnections: sockets.size }, 'drain time is up; closing the remaining connections');
         proxyServer?.closeAllConnections();
-      }, config.drainTimeoutMs);
+      }, current.drainTimeoutMs);
       await closed;
       clearTimeout(timer);
       clearInterval(sweeper);
     }
     await new Promise<void>((resolve) => (adminServer ? adminServer.close(() => resolve()) : resolve()));
     adminServer?.closeAllConnections();
-    await Promise.all([...routes.map((route) => route.close()), ...clients.map((client) => client.close())]);
-    // Notes on the stored records (a token found good after all) land before the store closes.
-    await Promise.all(managers.map((manager) => manager.settled()));
+    await upstreams?.close();
     await store?.close();
-    managers = [];
-    clients = [];
-    routes = [];
+    upstreams = undefined;
   }
 
-  return { start, stop, statuses, metrics };
+  async function reload(next: Config): Promise<ReloadOutcome> {
+    const live = upstreams;
+    if (!live || draining) throw new Error('reload needs a running app');
+    let prepared;
+    try {
+      prepared = live.prepare(next.upstreams, next.inboundAuth.header);
+    } catch (error) {
+      if (error instanceof ConfigError) noteRefusedConfig(next.sha256, error.problems);
+      throw error;
+    }
+    const applied: Config = { ...next, listen: current.listen, admin: current.admin, store: current.store };
+    // The new routes and the handler that resolves them become current in the same step.
+    await prepared.apply(() => (handleRequest = createHandler(applied, live.routes)));
+    restartNeededFor = settingsNeedingRestart(config, next);
+    current = applied;
+    loadedAt = Date.now();
+    reloads.applied++;
+    logger.level = next.log.level;
+    return { ...prepared.changes, restartNeededFor };
+  }
+
+  function noteRefusedConfig(sha256: string, problems: readonly string[]): void {
+    reloads.refused++;
+    reloads.lastRefusal = { at: new Date().toISOString(), sha256, problems: problems.length };
+  }
+
+  return { start, stop, reload, noteRefusedConfig, statuses, metrics };
+}
+
+/** The settings a running proxy keeps until restarted: its listeners and its store. */
+function settingsNeedingRestart(running: Config, next: Config): string[] {
+  const differs = (a: unknown, b: unknown) => settingsKey(a) !== settingsKey(b);
+  return (['listen', 'admin', 'store'] as const).filter((key) => differs(running[key], next[key]));
 }
 
 /**

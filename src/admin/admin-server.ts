@@ -1,6 +1,7 @@
 /**
  * The admin listener: /healthz (the process serves), /readyz (every upstream holds a usable token),
- * /metrics (Prometheus), /status (per-upstream token state; fingerprints only, never a token).
+ * /metrics (Prometheus), /status (the running config's hash, and per-upstream token state; fingerprints
+ * only, never a token).
  */
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
@@ -15,6 +16,22 @@ export interface AdminSources {
   isDraining(): boolean;
   version: string;
   startedAt: number;
+  /** Which config runs: its file, SHA-256, when it was loaded, and how reloads went. */
+  config(): ConfigStatus;
+}
+
+export interface ConfigStatus {
+  readonly source: string;
+  readonly sha256: string;
+  /** ISO 8601. */
+  readonly loadedAt: string;
+  readonly reloads: {
+    readonly applied: number;
+    readonly refused: number;
+    readonly lastRefusal?: { readonly at: string; readonly sha256: string; readonly problems: number };
+  };
+  /** Settings changed in the file that only a restart applies (listen, admin, store). */
+  readonly restartNeededFor: readonly string[];
 }
 
 export function createAdminServer(sources: AdminSources): Server {
@@ -33,6 +50,7 @@ export function createAdminServer(sources: AdminSources): Server {
           version: sources.version,
           uptimeSeconds: Math.round((Date.now() - sources.startedAt) / 1000),
           draining: sources.isDraining(),
+          config: sources.config(),
           upstreams: sources.statuses(),
         });
       case '/metrics':

@@ -16,6 +16,13 @@ async function startAdmin(registry: Pick<Registry, 'metrics' | 'contentType'> = 
     isDraining: () => false,
     version: 'test',
     startedAt: Date.now(),
+    config: () => ({
+      source: '<inline>',
+      sha256: '0'.repeat(64),
+      loadedAt: new Date().toISOString(),
+      reloads: { applied: 0, refused: 0 },
+      restartNeededFor: [],
+    }),
   };
   const server = createAdminServer(sources);
   onTestFinished(

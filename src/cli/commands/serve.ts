@@ -4,7 +4,9 @@
  */
 import { createApp } from '../../app.js';
 import type { Config } from '../../config/types.js';
-import { StoreError } from '../../errors.js';
+import { ConfigError, StoreError } from '../../errors.js';
+import { tlsFileProblems } from '../../net/describe-egress.js';
+import { reloadOnChange } from '../../reload-on-change.js';
 import { createLogger } from '../../log.js';
 import { defineCommand } from '../command-spec.js';
 import { exitAfterFlush, stopOnSignal } from '../../signals.js';
@@ -16,7 +18,8 @@ export const serveCommand = defineCommand({
   options: { config: configOption },
   description: () => `Runs the proxy. Requests to http://<listen>/<upstream>/… are forwarded to the upstream's target with
 the current bearer token attached. SIGTERM or SIGINT drains in-flight requests and exits 0; a second
-signal exits at once.`,
+signal exits at once. SIGHUP, or a change of the config file (reload.watch), reloads the config
+without dropping requests; a config with problems is refused whole, the running one keeps serving.`,
   exitStatus:
     '0 after a drain on SIGTERM or SIGINT (1 when a second signal cut it short), 1 on a configuration error or when it cannot start (e.g. the port is taken), 70 after an unexpected error',
   interpret: (values, _operands, env) => ({ configPath: configPath(values.config, env) }),
@@ -24,6 +27,12 @@ signal exits at once.`,
 });
 
 async function serve(config: Config, version: string): Promise<number> {
+  // The proxy reads the TLS files when it builds its connections; a bad one is a configuration error.
+  const tlsProblems = tlsFileProblems(config);
+  if (tlsProblems.length > 0) {
+    process.stderr.write(`oauth-sidecar: ${new ConfigError(tlsProblems).message}\n`);
+    return 1;
+  }
   const logger = createLogger({ level: config.log.level });
   const app = createApp(config, { logger, version });
   // The handlers go in before start(): a signal that arrives while starting, or just after the "started"
@@ -54,7 +63,10 @@ async function serve(config: Config, version: string): Promise<number> {
     await app.stop().catch(() => undefined);
     return 1;
   }
-  return stopped;
+  const stopReloading = reloadOnChange({ path: config.source, app, logger, config });
+  const code = await stopped;
+  stopReloading();
+  return code;
 }
 
 function isListenError(error: unknown): boolean {
