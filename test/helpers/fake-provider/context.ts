@@ -1,7 +1,7 @@
 import type { ResolvedOptions } from './options.js';
 import { TokenRequestGate } from './token-gate.js';
 import type { TokenStore } from './token-store.js';
-import type { ApiBehaviour, ApiHandler, FakeProviderCounters, RecordedRequest } from './types.js';
+import type { ApiBehaviour, ApiHandler, FakeProviderClientCounters, FakeProviderCounters, RecordedRequest } from './types.js';
 import type { WireFormat } from './wire-format.js';
 
 /** Knobs a test turns while the provider runs. */
@@ -18,6 +18,7 @@ export interface ProviderContext {
   readonly format: WireFormat;
   readonly store: TokenStore;
   readonly counters: FakeProviderCounters;
+  readonly clientCounters: FakeProviderClientCounters;
   readonly tokenRequests: RecordedRequest[];
   readonly apiRequests: RecordedRequest[];
   readonly controls: Controls;
@@ -38,6 +39,7 @@ export function createContext(options: ResolvedOptions, format: WireFormat, stor
     format,
     store,
     counters: { tokenCalls: 0, refreshGrants: 0, reuseAttempts: 0, invalidGrants: 0, apiCalls: 0, apiRejections: 0 },
+    clientCounters: { clientCredentialsGrants: 0, invalidClients: 0 },
     tokenRequests: [],
     apiRequests: [],
     controls: {

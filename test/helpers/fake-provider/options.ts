@@ -20,7 +20,7 @@ export interface ResolvedOptions {
   readonly authorizationCodes: readonly string[];
 }
 
-const KINDS: readonly string[] = ['collaborate', 'apiax', 'v3'];
+const KINDS: readonly string[] = ['collaborate', 'apiax', 'v3', 'oauth2'];
 const KNOWN_KEYS: ReadonlySet<string> = new Set([
   'kind',
   'accessTokenLifetimeSeconds',
@@ -71,7 +71,7 @@ export function resolveOptions(options: FakeProviderOptions): ResolvedOptions {
     killSessionOnReuse: options.killSessionOnReuse ?? kind !== 'collaborate',
     tokenDelayMs: options.tokenDelayMs ?? 0,
     clientId: options.clientId ?? (isApiax ? 'integration-api' : 'client-id'),
-    clientSecret: options.clientSecret ?? (isApiax ? null : 'client-secret'),
+    clientSecret: options.clientSecret === undefined ? (isApiax ? null : 'client-secret') : options.clientSecret,
     username: options.username ?? 'user',
     password: options.password ?? 'pass',
     authorizationCodes: Object.freeze([...(options.authorizationCodes ?? [])]),

@@ -10,6 +10,7 @@ import { answerApiRequest, splitUrl } from './resource-api.js';
 import { answerTokenRequest } from './token-endpoint.js';
 import { TokenStore } from './token-store.js';
 import type { FakeProvider, FakeProviderOptions, ProviderKind } from './types.js';
+import { oauth2Format } from './oauth2-format.js';
 import { v3Format } from './v3-format.js';
 import type { WireFormatFactory } from './wire-format.js';
 
@@ -17,6 +18,7 @@ const FORMATS: Readonly<Record<ProviderKind, WireFormatFactory>> = {
   collaborate: collaborateFormat,
   apiax: apiaxFormat,
   v3: v3Format,
+  oauth2: oauth2Format,
 };
 
 /** Start a real HTTP (or, with `tls`, HTTPS) double of one upstream OAuth provider on 127.0.0.1, on a free port. */
@@ -97,6 +99,7 @@ function buildProvider(ctx: ProviderContext, server: Server, origin: string): Fa
     tokenUrl: `${origin}${format.tokenPaths[0] ?? ''}`,
     apiBaseUrl: `${origin}${format.apiBasePath}`,
     counters: ctx.counters,
+    clientCounters: ctx.clientCounters,
     apiRequests: ctx.apiRequests,
     tokenRequests: ctx.tokenRequests,
     issuedTokens: store.issued,

@@ -47,8 +47,11 @@ function processGrant(ctx: ProviderContext, req: RecordedRequest, tokenPath: str
   const parsed = parseParams(req, format.acceptsJsonBody);
   if (!parsed.ok) return format.requestError('invalid_request', parsed.description);
   const { params } = parsed;
-  const clientProblem = format.checkBodyClient(params);
-  if (clientProblem !== null) return clientProblem;
+  const clientProblem = format.checkBodyClient(params, req);
+  if (clientProblem !== null) {
+    if (clientProblem.body.includes('invalid_client')) ctx.clientCounters.invalidClients++;
+    return clientProblem;
+  }
 
   const grantType = params.get('grant_type');
   switch (grantType) {
@@ -58,6 +61,12 @@ function processGrant(ctx: ProviderContext, req: RecordedRequest, tokenPath: str
       return codeGrant(ctx, params);
     case 'password':
       if (format.supportsPasswordGrant) return passwordGrant(ctx, params);
+      break;
+    case 'client_credentials':
+      if (format.clientCredentialsSuccess) {
+        ctx.clientCounters.clientCredentialsGrants++;
+        return format.clientCredentialsSuccess(ctx.store.issueAccessOnly());
+      }
       break;
     case undefined:
       return format.requestError('invalid_request', 'Missing parameter: grant_type');

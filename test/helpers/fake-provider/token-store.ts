@@ -73,6 +73,11 @@ export class TokenStore {
     return this.pair(session, this.mintRefresh(session));
   }
 
+  /** client_credentials grant: an access token in a session of its own, and no refresh token. */
+  issueAccessOnly(): string {
+    return this.pair(this.newSession(), '').accessToken;
+  }
+
   /** authorization_code grant: each configured code works exactly once. */
   redeemCode(code: string): GrantOutcome {
     if (!this.codes.delete(code)) return { ok: false, reason: 'bad-code' };

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 
-export type ProviderKind = 'collaborate' | 'apiax' | 'v3';
+/** oauth2: a generic RFC 6749 server (Basic client auth), the only one offering client_credentials. */
+export type ProviderKind = 'collaborate' | 'apiax' | 'v3' | 'oauth2';
 
 export interface FakeProviderOptions {
   kind: ProviderKind;
@@ -20,9 +21,9 @@ export interface FakeProviderOptions {
   killSessionOnReuse?: boolean;
   /** Delay before answering the token endpoint. */
   tokenDelayMs?: number;
-  /** Defaults 'client-id' / 'client-secret'; apiax: 'integration-api' and no secret. */
+  /** Defaults 'client-id' / 'client-secret'; apiax: 'integration-api' and no secret. oauth2: `clientSecret: null` is a public client. */
   clientId?: string;
-  clientSecret?: string;
+  clientSecret?: string | null;
   /** apiax password grant. Defaults 'user' / 'pass'. */
   username?: string;
   password?: string;
@@ -62,6 +63,14 @@ export interface FakeProviderCounters {
   apiRejections: number;
 }
 
+/** Counts of the client-authentication side (kept apart from FakeProviderCounters, which tests compare whole). */
+export interface FakeProviderClientCounters {
+  /** Successful client_credentials grants (oauth2): each one an access token, no refresh token. */
+  clientCredentialsGrants: number;
+  /** Token calls refused with invalid_client in the body (the client authentication failed). */
+  invalidClients: number;
+}
+
 export type ApiBehaviour = 'normal' | 'always-reject' | 'reject-once';
 
 export type ApiHandler = (req: RecordedRequest, res: ServerResponse) => void;
@@ -87,6 +96,7 @@ export interface FakeProvider {
   /** Full URL the proxy's `target` should point at. */
   readonly apiBaseUrl: string;
   readonly counters: FakeProviderCounters;
+  readonly clientCounters: FakeProviderClientCounters;
   readonly apiRequests: RecordedRequest[];
   readonly tokenRequests: RecordedRequest[];
   /** Every access and refresh token minted so far, so tests can grep logs for leaks. */

@@ -21,7 +21,7 @@ export interface ApiEcho {
   bodyLength: number;
 }
 
-/** Everything that differs between the three providers on the wire. */
+/** Everything that differs between the providers on the wire. */
 export interface WireFormat {
   readonly tokenPaths: readonly string[];
   /** Path prefix of the resource API (no trailing slash). */
@@ -31,9 +31,11 @@ export interface WireFormat {
   readonly supportsPasswordGrant: boolean;
   /** Checks made before the body is looked at (v3's API gateway; Collaborate's refusal of Basic auth). */
   checkHeaders(req: RecordedRequest, tokenPath: string): Reply | null;
-  /** Client credentials carried in the body. */
-  checkBodyClient(params: Params): Reply | null;
+  /** Client credentials carried in the body (oauth2 also looks at the request's Basic header). */
+  checkBodyClient(params: Params, req: RecordedRequest): Reply | null;
   tokenSuccess(pair: IssuedPair): Reply;
+  /** The answer to a client_credentials grant (an access token, no refresh token); absent where the grant is not offered. */
+  clientCredentialsSuccess?(accessToken: string): Reply;
   grantError(reason: GrantError): Reply;
   requestError(error: RequestError, description: string): Reply;
   apiRejection(reason: ApiRejection): Reply;
