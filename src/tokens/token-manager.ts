@@ -16,7 +16,6 @@ import type { TokenMetrics } from './token-metrics.js';
 import type { TokenRecord, TokenStore } from '../store/token-store.js';
 import { systemClock, type Clock, type Timer } from './clock.js';
 import { retryCommit } from './commit-retry.js';
-import { fingerprint } from './fingerprint.js';
 import type { TokenClient } from './providers/oauth2-client.js';
 import { StoreUnavailableError, refreshUnderLease, restoreLostRecord, type RefreshDeps, type RefreshResult } from './refresh-procedure.js';
 import { backoffDelay, refreshAt } from './refresh-schedule.js';
@@ -24,6 +23,7 @@ import { decideReplay, isSuspect, type ReplayDecision } from './replay-policy.js
 import { ChangeSignal } from './change-signal.js';
 import { FirstRead } from './first-read.js';
 import { grantStrategy } from './grant.js';
+import { logDead, logRefreshed, logTransient, type RefreshOutcome } from './refresh-log.js';
 import { usableAccessToken } from './token-record.js';
 import { canMove, type TokenState } from './token-state.js';
 import type { TokenStatus } from './token-status.js';
@@ -373,21 +373,12 @@ export class TokenManager implements Credential {
       case 'transient': {
         const { failure, latencyMs } = result;
         this.#history.refreshEnded('transient_error', reason, latencyMs, failure.message);
-        const delay = this.#backOff({ code: 'TOKEN_ENDPOINT_UNAVAILABLE', reason: failure.message }, failure.retryAfterMs);
-        const keeping = this.current() ? 'keeping the current token' : 'no usable token meanwhile';
-        this.#log.warn(
-          {
-            event: 'refresh_failed',
-            outcome: 'transient_error',
-            reason,
-            latencyMs,
-            httpStatus: failure.httpStatus,
-            failures: this.#failures,
-            retryInMs: Math.round(delay),
-          },
-          `token refresh for ${this.name} failed (${failure.message}); ${keeping}; retrying in ${Math.round(delay / 1000)} s`,
-        );
-        return;
+        const delayMs = this.#backOff({ code: 'TOKEN_ENDPOINT_UNAVAILABLE', reason: failure.message }, failure.retryAfterMs);
+        return logTransient(this.#outcome(reason, latencyMs), failure, {
+          failures: this.#failures,
+          delayMs,
+          keeping: Boolean(this.current()),
+        });
       }
       case 'blocked': {
         const changed = this.#unavailable?.reason !== result.reason;
@@ -401,10 +392,7 @@ export class TokenManager implements Credential {
         const { record, failure, latencyMs } = result;
         const outcome = failure.kind === 'client_rejected' ? 'client_rejected' : 'credential_dead';
         this.#history.refreshEnded(outcome, reason, latencyMs, failure.message);
-        this.#log.error(
-          { event: 'credential_dead', outcome, reason, latencyMs, providerCode: failure.providerCode, httpStatus: failure.httpStatus },
-          `CREDENTIAL DEAD for ${this.name}: ${record.dead?.reason ?? failure.message}`,
-        );
+        logDead(this.#outcome(reason, latencyMs), record, failure, outcome);
         return this.#settle(record);
       }
       case 'needs_credentials':
@@ -417,23 +405,13 @@ export class TokenManager implements Credential {
   #onRefreshed(result: Extract<RefreshResult, { kind: 'refreshed' }>, reason: RefreshReason): void {
     const { record, grant, latencyMs } = result;
     this.#history.refreshEnded('success', reason, latencyMs);
-    this.#log.info(
-      {
-        event: 'token_refreshed',
-        outcome: 'success',
-        reason,
-        grant: grant.type,
-        generation: record.generation,
-        latencyMs,
-        expiresInSeconds: Math.round(((record.accessTokenExpiresAt ?? this.#clock.now()) - this.#clock.now()) / 1000),
-        accessTokenFingerprint: fingerprint(record.accessToken),
-        refreshTokenFingerprint: fingerprint(record.refreshToken),
-        refreshTokenRotated: grant.type === 'refresh_token' && record.refreshToken !== grant.refreshToken,
-      },
-      `new token for ${this.name} (generation ${record.generation})`,
-    );
+    logRefreshed(this.#outcome(reason, latencyMs), record, grant, this.#clock.now());
     this.#settle(record);
     if (result.unstored) this.#keepWritingBack(record, result.unstored.expectedGeneration, result.unstored.lease);
+  }
+
+  #outcome(reason: RefreshReason, latencyMs: number): RefreshOutcome {
+    return { log: this.#log, upstream: this.name, reason, latencyMs };
   }
 
   /** A pair the store did not take: written back before anything else happens to this credential. */
