@@ -41,6 +41,7 @@ export const ErrorRegistry = {
   UPSTREAM_QUEUE_TIMEOUT: { status: 503, meaning: 'waited too long for a connection to this upstream' },
   REPLAY_BUFFER_FULL: { status: 503, meaning: 'too many request bodies are buffered for a possible replay' },
   TOO_MANY_CONNECTIONS: { status: 503, meaning: 'the proxy already serves as many client connections as it may' },
+  TOO_MANY_UPGRADES: { status: 503, meaning: 'the proxy already holds as many upgraded (WebSocket) connections as it may' },
   NO_USABLE_TOKEN: { status: 503, meaning: 'no usable token for this upstream (the store cannot be read yet)' },
   REFRESH_PENDING: { status: 503, meaning: 'a token refresh is under way and did not finish in time' },
   TOKEN_ENDPOINT_UNAVAILABLE: { status: 503, meaning: 'the token endpoint cannot be reached or keeps failing' },

@@ -16,6 +16,12 @@ export interface Metrics {
   readonly credentialDead: Gauge<'upstream'>;
   readonly storeOperations: Counter<'operation'>;
   readonly storeWriteFailures: Counter<'upstream'>;
+  /** WebSocket handshakes by outcome: upgraded, replayed (upgraded after a replay), refused_status, error, limit. */
+  readonly upgrades: Counter<'upstream' | 'outcome'>;
+  /** Upgraded connections open now. */
+  readonly upgradedConnections: Gauge<'upstream'>;
+  /** Upgraded connections closed, by reason: idle, lifetime, shutdown, client, upstream. */
+  readonly upgradedCloses: Counter<'upstream' | 'reason'>;
   /** The token core's reports, counted on the metrics above. */
   readonly tokens: TokenMetrics;
   /** Where the time-to-expiry gauge reads from when scraped (set once the token managers exist). */
@@ -94,6 +100,24 @@ export function createMetrics(): Metrics {
       name: `${prefix}store_write_failures_total`,
       help: 'Failed writes of a new token record (retried until they land)',
       labelNames: ['upstream'],
+      registers,
+    }),
+    upgrades: new Counter({
+      name: `${prefix}websocket_upgrades_total`,
+      help: 'WebSocket handshakes by upstream and outcome (upgraded, replayed, refused_status, error, limit)',
+      labelNames: ['upstream', 'outcome'],
+      registers,
+    }),
+    upgradedConnections: new Gauge({
+      name: `${prefix}websocket_connections`,
+      help: 'Upgraded (WebSocket) connections open now',
+      labelNames: ['upstream'],
+      registers,
+    }),
+    upgradedCloses: new Counter({
+      name: `${prefix}websocket_closes_total`,
+      help: 'Upgraded (WebSocket) connections closed, by reason (idle, lifetime, shutdown, client, upstream)',
+      labelNames: ['upstream', 'reason'],
       registers,
     }),
   };

@@ -5,9 +5,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { Receiver } from 'ws';
+import type { Writable } from 'node:stream';
+import * as ws from 'ws';
 import { FrameBoundaryTracker } from '../../src/proxy/upgrade/frame-boundary.js';
 import { CLOSE_GOING_AWAY, closeFrame } from '../../src/proxy/upgrade/ws-close.js';
+
+/** ws's own frame parser: exported by ws, but not described by @types/ws. */
+const { Receiver } = ws as unknown as { Receiver: new (options: { isServer: boolean }) => Writable };
 
 /** One frame as a peer writes it (RFC 6455 §5.2). */
 function frame(opcode: number, payload: Buffer, options: { masked?: boolean; fin?: boolean } = {}): Buffer {
