@@ -199,6 +199,26 @@ describe('grant client_credentials (fake clock)', () => {
     expect(endpoint.requests.every((request) => request.grant.type === 'client_credentials')).toBe(true);
   });
 
+  it('with the store unreachable it still gets a token without the lock (nothing to spend twice), and stores it once the store is back', async () => {
+    const { clock, endpoint, store, replica } = clientCredentialsCluster();
+    const a = await replica('a');
+    await clock.advance(0);
+    endpoint.last.succeed(300_000);
+    await clock.advance(0);
+    a.link.stall();
+    await clock.advanceUntil(() => endpoint.requests.length === 2, 300_000, 100);
+    expect(endpoint.last.grant).toEqual(CLIENT_CREDENTIALS);
+    expect(a.events('refresh_without_lock')[0]?.msg).toContain('grant client_credentials: nothing to spend twice');
+    endpoint.last.succeed(300_000);
+    await clock.advance(1_000); // the write times out: the token serves from memory meanwhile
+    expect(a.manager.current()?.generation).toBe(2);
+    expect(a.manager.status().storeWritePending).toBe(true);
+    a.link.restore();
+    await clock.advanceUntil(() => a.manager.status().storeWritePending === undefined, 10_000);
+    expect((await store.read(UPSTREAM))?.generation).toBe(2);
+    expect(endpoint.requests).toHaveLength(2);
+  });
+
   it.each([
     { mark: 'expired', sinceAgoMs: 200_000, expiresInMs: -80_000 },
     { mark: 'live', sinceAgoMs: 1_000, expiresInMs: 119_000 },
