@@ -8,7 +8,7 @@
  * The proxy here is the upgrade handler behind a plain http.Server (startWebSocketProxy, below), with the
  * real token core: a TokenManager on a memory store, refreshing at the fake provider's token endpoint.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
@@ -556,6 +556,21 @@ describe('websocket forwarding: the proxy closes', () => {
 });
 
 describe('websocket forwarding: refusals', () => {
+  it('with inbound keys: no key, 401 CLIENT_UNAUTHENTICATED; the right key connects, and the key never reaches the upstream', async () => {
+    const key = 'inbound-key-3f9a';
+    const digest = createHash('sha256').update(key).digest('hex');
+    const { proxy, upstream } = await setup({ top: [`inboundAuth: { keys: [{ name: app, sha256: ${digest} }] }`] });
+    const refused = await refusedHandshake(`${proxy.url}/chat/keyless`);
+    expect(refused.status).toBe(401);
+    expect(JSON.parse(refused.body)).toMatchObject({ error: { code: 'CLIENT_UNAUTHENTICATED' } });
+    expect(upstream.handshakes).toHaveLength(0);
+
+    await openClient(`${proxy.url}/chat/keyed`, { 'x-sidecar-key': key });
+    expect(upstream.handshakes).toHaveLength(1);
+    expect(upstream.handshakes[0]?.headers['x-sidecar-key']).toBeUndefined();
+    expect(proxy.rawLogs()).not.toContain(key);
+  });
+
   it('beyond limits.maxUpgradedConnections: 503 TOO_MANY_UPGRADES with Retry-After; the place is free again after a close', async () => {
     const { proxy, upstream } = await setup({ top: ['limits: { maxUpgradedConnections: 1 }'] });
     const first = await openClient(`${proxy.url}/chat/one`);

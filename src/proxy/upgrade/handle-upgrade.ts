@@ -28,7 +28,7 @@ import { UpgradedConnections } from './upgraded-connections.js';
 export interface UpgradeHandlerOptions {
   /** Called for every upgrade, never kept: the app swaps it when the configuration is reloaded. */
   resolveTarget: ReturnType<typeof createTargetResolver<Route>>;
-  /** The inbound client check; undefined lets every client in. */
+  /** The inbound client check; undefined lets every client in. Read per upgrade, like resolveTarget. */
   authenticate: ((req: IncomingMessage) => boolean) | undefined;
   logger: Logger;
   metrics: Metrics;
@@ -63,7 +63,7 @@ interface UpgradeContext {
 }
 
 export function createUpgradeHandler(options: UpgradeHandlerOptions): UpgradeHandler {
-  const { logger, metrics, authenticate } = options;
+  const { logger, metrics } = options;
   const connections = new UpgradedConnections(options.maxUpgradedConnections);
 
   function handle(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -88,6 +88,8 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): UpgradeHan
   async function run(req: IncomingMessage, socket: Duplex, head: Buffer, context: UpgradeContext): Promise<void> {
     if (!isWebSocketUpgrade(req)) throw new ProxyError('NOT_SUPPORTED', 'only WebSocket upgrades are supported');
     if (req.method !== 'GET') throw new ProxyError('METHOD_NOT_ALLOWED', 'a WebSocket handshake must be a GET request');
+    // Read per upgrade, like resolveTarget: the app may swap both on a reload.
+    const authenticate = options.authenticate;
     if (authenticate && !authenticate(req)) throw new ProxyError('CLIENT_UNAUTHENTICATED', 'the client key is missing or not accepted');
     if (hasBody(req)) throw new ProxyError('BAD_REQUEST', 'a WebSocket handshake carries no body');
     const url = req.url ?? '';
@@ -164,12 +166,13 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): UpgradeHan
       onClosed: (summary) => closed(connection, context, upstreamName, summary),
     });
     client.write(Buffer.from(switchHead, 'latin1'));
-    context.entered = false;
-    connections.opened(client, connection);
     metrics.upgradedConnections.inc({ upstream: upstreamName });
     countUpgrade(context, context.replayed ? 'replayed' : 'upgraded');
     logHandshake(context, 101, undefined);
     connection.start(head);
+    // Started first: a shutdown under way closes it at once, with its frames after the 101.
+    context.entered = false;
+    connections.opened(client, connection);
   }
 
   /** Any answer but 101: it went to the client already, or is held and goes now, or there was none. */
