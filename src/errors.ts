@@ -58,6 +58,7 @@ export const ErrorRegistry = {
   UNKNOWN_UPSTREAM: { meaning: 'the command names an upstream the configuration does not have' },
   STORE_OUT_OF_REACH: { meaning: 'the memory store lives inside the proxy process; a command cannot reach it' },
   NOT_A_REFRESH_TOKEN: { meaning: 'what came on stdin cannot be a refresh token (empty, spaces, control characters, too large)' },
+  NO_REFRESH_TOKEN_GRANT: { meaning: 'seed or login named an upstream whose grant (client_credentials) uses no refresh token' },
   RECORD_LIVE: { meaning: 'seed or login refused to replace a live record without --force' },
   RECORD_CHANGED: { meaning: 'the record changed while the command wrote it (a running proxy refreshed); run it again' },
   LOGIN_NOT_CONFIGURED: { meaning: 'login lacks the client credentials, or the username and password, it needs' },

@@ -4,6 +4,7 @@
  * credential (and, for one-time refresh tokens, the only unspent one); a dead or empty record needs no
  * permission to be replaced, since reviving it is what both commands are for.
  */
+import type { UpstreamConfig } from '../config/types.js';
 import { CommandError } from '../errors.js';
 import type { TokenRecord } from '../store/token-store.js';
 
@@ -20,4 +21,13 @@ export function refuseLiveRecord(upstream: string, current: TokenRecord | undefi
       `upstream ${upstream} already has a live record (generation ${current.generation}); use --force to replace it`,
     );
   }
+}
+
+/** seed and login store a refresh token: an upstream on the client_credentials grant has no use for one. */
+export function refuseClientCredentialsUpstream(upstream: UpstreamConfig, command: 'seed' | 'login'): void {
+  if (upstream.auth.grant !== 'client_credentials') return;
+  throw new CommandError(
+    'NO_REFRESH_TOKEN_GRANT',
+    `upstream ${upstream.name} uses grant client_credentials: the proxy gets its tokens with auth.clientId and auth.clientSecret, so there is nothing to ${command}`,
+  );
 }

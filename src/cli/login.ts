@@ -18,7 +18,7 @@ import { parseEndpoint } from '../net/endpoint.js';
 import type { AuthConfig, Config, UpstreamConfig } from '../config/types.js';
 import { CommandError } from '../errors.js';
 import { createStore } from '../store/create-store.js';
-import { refuseLiveRecord } from './existing-record.js';
+import { refuseClientCredentialsUpstream, refuseLiveRecord } from './existing-record.js';
 import { buildAuthorizeUrl } from './authorize-url.js';
 import { listenForCallback, page, waitForCallback } from './login-callback.js';
 import type { TokenStore } from '../store/token-store.js';
@@ -55,6 +55,7 @@ export async function runLogin(config: Config, options: LoginOptions): Promise<s
       `no upstream named "${options.upstream}" in ${config.source} (upstreams: ${config.upstreams.map((u) => u.name).join(', ')})`,
     );
   }
+  refuseClientCredentialsUpstream(upstream, 'login');
   if (config.store.type === 'memory')
     throw new CommandError(
       'STORE_OUT_OF_REACH',

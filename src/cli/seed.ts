@@ -6,7 +6,7 @@ import { seedRecord } from '../tokens/token-record.js';
 import type { Config } from '../config/types.js';
 import { CommandError } from '../errors.js';
 import { createStore } from '../store/create-store.js';
-import { refuseLiveRecord } from './existing-record.js';
+import { refuseClientCredentialsUpstream, refuseLiveRecord } from './existing-record.js';
 import { fingerprint } from '../tokens/fingerprint.js';
 
 export interface SeedOptions {
@@ -17,12 +17,14 @@ export interface SeedOptions {
 
 /** Returns the line to print; throws a CommandError (or the store's StoreError) with a message for the operator. */
 export async function seedRefreshToken(config: Config, options: SeedOptions): Promise<string> {
-  if (!config.upstreams.some((upstream) => upstream.name === options.upstream)) {
+  const upstream = config.upstreams.find((candidate) => candidate.name === options.upstream);
+  if (!upstream) {
     throw new CommandError(
       'UNKNOWN_UPSTREAM',
       `no upstream named "${options.upstream}" in ${config.source} (upstreams: ${config.upstreams.map((u) => u.name).join(', ')})`,
     );
   }
+  refuseClientCredentialsUpstream(upstream, 'seed');
   if (!/^[\x21-\x7e]+$/.test(options.refreshToken)) {
     throw new CommandError('NOT_A_REFRESH_TOKEN', 'the refresh token on stdin is empty or has spaces or control characters');
   }
