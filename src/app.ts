@@ -19,6 +19,7 @@ import { refuseSocket } from './proxy/raw-refusal.js';
 import { createTargetResolver } from './proxy/request-target.js';
 import type { Route } from './proxy/route.js';
 import { UpstreamSet, type UpstreamChanges } from './upstream-set.js';
+import { createUpgradeHandler, type UpgradeHandler, type UpgradeHandlerOptions } from './proxy/upgrade/handle-upgrade.js';
 import { settingsKey } from './config/settings-key.js';
 import { countStoreOperations } from './store/counted-store.js';
 import { createStore } from './store/create-store.js';
@@ -76,6 +77,12 @@ export function createApp(config: Config, options: AppOptions): App {
     refused: 0,
   };
   let handleRequest: (req: IncomingMessage, res: ServerResponse) => void = () => undefined;
+  /** What WebSocket upgrades resolve and check against; swapped with the request handler on a reload. */
+  const upgradeRouting: Pick<UpgradeHandlerOptions, 'resolveTarget' | 'authenticate'> = {
+    resolveTarget: createTargetResolver<Route>([]),
+    authenticate: undefined,
+  };
+  let upgrades: UpgradeHandler | undefined;
   let proxyServer: Server | undefined;
   let adminServer: Server | undefined;
   let draining = false;
@@ -84,17 +91,22 @@ export function createApp(config: Config, options: AppOptions): App {
   const statuses = (): TokenStatus[] => (upstreams?.managers ?? []).map((manager) => manager.status());
   const countUnrouted = (status: number): void => metrics.requests.inc({ upstream: '', status: String(status) });
 
-  /** The request handler for one config and its routes; replaced whole by a reload, requests in flight keep theirs. */
-  const createHandler = (settings: Config, routes: Route[]) =>
-    createRequestHandler({
-      resolveTarget: createTargetResolver(routes),
+  /** Makes one config and its routes current: a new request handler (requests in flight keep theirs) and upgrade routing. */
+  const switchTo = (settings: Config, routes: Route[]): void => {
+    const resolveTarget = createTargetResolver(routes);
+    const authenticate = createInboundAuth(settings.inboundAuth);
+    upgradeRouting.resolveTarget = resolveTarget;
+    upgradeRouting.authenticate = authenticate;
+    handleRequest = createRequestHandler({
+      resolveTarget,
       logger,
       accessLog: settings.log.accessLog,
       countUnrouted,
-      authenticate: createInboundAuth(settings.inboundAuth),
+      authenticate,
       bodyBudget,
       clientBodyIdleTimeoutMs: settings.limits.clientBodyIdleTimeoutMs,
     });
+  };
   // One budget for the process: a reload must not hand out a second one beside the bytes already held.
   const bodyBudget = new BodyBudget(config.limits.maxBufferedBodyBytes);
 
@@ -102,7 +114,7 @@ export function createApp(config: Config, options: AppOptions): App {
     store = countStoreOperations(options.store ?? (await openStore(config, logger, owner)), metrics.storeOperations);
     const live = new UpstreamSet({ store, logger, metrics, owner });
     upstreams = live;
-    await live.prepare(config.upstreams, config.inboundAuth.header).apply(() => (handleRequest = createHandler(config, live.routes)));
+    await live.prepare(config.upstreams, config.inboundAuth.header).apply(() => switchTo(config, live.routes));
     metrics.setExpirySource(() => statuses().map((status) => ({ upstream: status.upstream, expiresInSeconds: status.expiresInSeconds })));
 
     // requestTimeout 0: a 1 GiB upload or download may take longer than Node's 5-minute default; slow
@@ -131,13 +143,24 @@ export function createApp(config: Config, options: AppOptions): App {
       socket.once('close', () => sockets.delete(socket));
     });
     proxyServer.on('clientError', createClientErrorHandler({ logger, countRefusal: countUnrouted }));
-    // Not an open proxy: CONNECT tunnels are refused. WebSocket upgrades are not supported yet.
+    // Not an open proxy: CONNECT tunnels are refused.
     proxyServer.on('connect', (_req, socket: Duplex) => {
       refuseSocket(socket, new ProxyError('BAD_REQUEST_TARGET', 'CONNECT is not allowed: this is not an open proxy'), randomUUID());
     });
-    proxyServer.on('upgrade', (_req, socket: Duplex) => {
-      refuseSocket(socket, new ProxyError('NOT_SUPPORTED', 'protocol upgrades (WebSocket) are not supported yet'), randomUUID());
+    // WebSocket upgrades go to the route's upstream with the bearer attached; other protocols get a 501.
+    const upgradeHandler = createUpgradeHandler({
+      get resolveTarget() {
+        return upgradeRouting.resolveTarget;
+      },
+      get authenticate() {
+        return upgradeRouting.authenticate;
+      },
+      logger,
+      metrics,
+      maxUpgradedConnections: config.limits.maxUpgradedConnections,
     });
+    upgrades = upgradeHandler;
+    proxyServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => upgradeHandler.handle(req, socket, head));
     const proxyAddress = await listen(proxyServer, config.listen);
 
     let adminUrl: string | undefined;
@@ -183,6 +206,8 @@ export function createApp(config: Config, options: AppOptions): App {
     draining = true;
     upstreams?.stopTokenWork();
     if (proxyServer) {
+      // Upgraded connections count as open server connections: close them (1001, going away) alongside the drain.
+      const upgradesClosed = upgrades?.closeAll(current.drainTimeoutMs) ?? Promise.resolve();
       const closed = new Promise<void>((resolve) => proxyServer?.close(() => resolve()));
       proxyServer.closeIdleConnections();
       // A keep-alive connection whose in-flight response finishes becomes idle but stays open until the
@@ -192,7 +217,7 @@ export function createApp(config: Config, options: AppOptions): App {
         logger.warn({ event: 'drain_timeout', openConnections: sockets.size }, 'drain time is up; closing the remaining connections');
         proxyServer?.closeAllConnections();
       }, current.drainTimeoutMs);
-      await closed;
+      await Promise.all([closed, upgradesClosed]);
       clearTimeout(timer);
       clearInterval(sweeper);
     }
@@ -215,7 +240,7 @@ export function createApp(config: Config, options: AppOptions): App {
     }
     const applied: Config = { ...next, listen: current.listen, admin: current.admin, store: current.store };
     // The new routes and the handler that resolves them become current in the same step.
-    await prepared.apply(() => (handleRequest = createHandler(applied, live.routes)));
+    await prepared.apply(() => switchTo(applied, live.routes));
     restartNeededFor = settingsNeedingRestart(config, next);
     current = applied;
     loadedAt = Date.now();

@@ -111,11 +111,11 @@ describe('not an open proxy: request targets', () => {
     expect(upstream.requests).toEqual([]);
   });
 
-  it('refuses a WebSocket upgrade with 501 and does not forward it', async () => {
+  it('refuses an upgrade to anything but WebSocket (h2c) with 501 and does not forward it', async () => {
     const { proxy, upstream } = await startRoutedProxy();
     const res = await rawExchange(
       proxy.url,
-      'GET /up/socket HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+      'GET /up/socket HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n',
     );
     expectRefused(res, 501, 'NOT_SUPPORTED');
     expect(upstream.requests).toEqual([]);
