@@ -4,9 +4,9 @@
  * shares an event loop or a core with the proxy being measured.
  *
  *   GET  /<prefix>/...   200 + a fixed ~100-byte JSON body, keep-alive. The first path segment says
- *                        who sent it (direct, base = oauth-sidecar, http-proxy, nginx); per prefix it
- *                        counts requests, ones without `Authorization: Bearer <token>`, and (for
- *                        oauth-sidecar) bearers this token endpoint never issued.
+ *                        who sent it (direct, base = oauth-sidecar, bare-undici, http-proxy, nginx); per
+ *                        prefix it counts requests, ones without `Authorization: Bearer <token>`, and (for
+ *                        oauth-sidecar and bare-undici) bearers this token endpoint never issued.
  *   POST /token          refresh_token grant → {"access_token":"bench-at-…","expires_in":3600,…}
  *   GET  /__bench/stats  the counters above, as JSON (read by the orchestrator after the rounds).
  *
@@ -26,7 +26,7 @@ const body = Buffer.from(
 const headers = { 'content-type': 'application/json', 'content-length': String(body.length) };
 
 /** Path prefix → who forwarded the request. `base` is oauth-sidecar's target path. */
-const prefixes = { base: 'oauth-sidecar', direct: 'direct', 'http-proxy': 'http-proxy', nginx: 'nginx' };
+const prefixes = { base: 'oauth-sidecar', direct: 'direct', 'bare-undici': 'bare-undici', 'http-proxy': 'http-proxy', nginx: 'nginx' };
 const stats = {};
 for (const name of [...Object.values(prefixes), 'other']) stats[name] = { requests: 0, missingBearer: 0, unknownToken: 0 };
 const token = { requests: 0, issued: 0, rejected: 0, grantTypes: {} };
@@ -95,7 +95,11 @@ const server = http.createServer((req, res) => {
   counters.requests += 1;
   const authorization = req.headers.authorization;
   if (authorization === undefined || !/^bearer \S/i.test(authorization)) counters.missingBearer += 1;
-  else if (counters === stats['oauth-sidecar'] && !issuedAccessTokens.has(authorization.slice(7).trim())) counters.unknownToken += 1;
+  else if (
+    (counters === stats['oauth-sidecar'] || counters === stats['bare-undici']) &&
+    !issuedAccessTokens.has(authorization.slice(7).trim())
+  )
+    counters.unknownToken += 1;
 
   // The bench sends no bodies, but drain anything so keep-alive connections stay reusable.
   req.resume();

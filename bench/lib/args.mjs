@@ -11,6 +11,9 @@ export const usage = `usage: node bench/run.mjs [options]
   --warmup N         warm-up seconds before each measurement (default 2)
   --connections N    concurrent keep-alive connections (default 64)
   --loadgen TOOL     auto | wrk | autocannon (default auto: wrk when installed)
+  --rate N           requests/s of the low-load latency runs (default 200)
+  --profile          instead of the comparison: one CPU-profiled run of oauth-sidecar under load,
+                     then its top functions by self time (profile written to bench/results/)
   --help             this text`;
 
 function positive(name, raw, fallback, { allowZero = false } = {}) {
@@ -30,6 +33,8 @@ export function parseArgs(argv, env) {
       warmup: { type: 'string' },
       connections: { type: 'string' },
       loadgen: { type: 'string' },
+      rate: { type: 'string' },
+      profile: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -44,5 +49,7 @@ export function parseArgs(argv, env) {
     warmup: Math.round(positive('--warmup', values.warmup, 2, { allowZero: true })),
     connections: Math.round(positive('--connections', values.connections, 64)),
     loadgen,
+    rate: positive('--rate', values.rate, 200),
+    profile: values.profile ?? false,
   };
 }

@@ -1,6 +1,7 @@
 /**
  * Runs one load-generator pass against a URL and returns the same shape whichever tool ran it:
- * { rps, p50Ms, p99Ms, non2xx, errors, requests }.
+ * { rps, p50Ms, p99Ms, non2xx, errors, requests }. runFixedRate is the low-load counterpart: a fixed
+ * request rate timed to the microsecond by children/fixed-rate-client.mjs.
  *
  * wrk (C, one thread) is preferred: it needs far less CPU per request than a Node client, so on a
  * 2-core box the load core can drive the proxy harder. autocannon is the fallback, run in its own
@@ -11,6 +12,7 @@ import { LOAD_CPU, pinned } from './system.mjs';
 import { startChild, stopChild } from './processes.mjs';
 
 const autocannonWorker = fileURLToPath(new URL('../children/autocannon-worker.mjs', import.meta.url));
+const fixedRateClient = fileURLToPath(new URL('../children/fixed-rate-client.mjs', import.meta.url));
 
 /** Seconds of slack past the requested duration before a load run is considered hung and killed. */
 const HANG_SLACK_SECONDS = 20;
@@ -29,6 +31,16 @@ export async function runLoad({ tool, wrkPath, pinning, url, seconds, connection
   }
   const args = [autocannonWorker, JSON.stringify({ url, connections, seconds })];
   const stdout = await runToCompletion('autocannon', ...pinned(pinning, LOAD_CPU, process.execPath, args), seconds);
+  return JSON.parse(stdout.trim().split('\n').pop() ?? '{}');
+}
+
+/**
+ * `rate` GETs per second for `seconds` (after `warmupSeconds` at the same rate), on the load core.
+ * @returns {Promise<{ rate: number, achievedRate: number, requests: number, p50Ms: number, p90Ms: number, p99Ms: number, maxMs: number, non2xx: number, errors: number }>}
+ */
+export async function runFixedRate({ pinning, url, rate, seconds, warmupSeconds }) {
+  const args = [fixedRateClient, JSON.stringify({ url, rate, seconds, warmupSeconds })];
+  const stdout = await runToCompletion('fixed-rate client', ...pinned(pinning, LOAD_CPU, process.execPath, args), seconds + warmupSeconds);
   return JSON.parse(stdout.trim().split('\n').pop() ?? '{}');
 }
 
