@@ -6,10 +6,7 @@
  * A real forward proxy in a child process (test/helpers/forward-proxy.ts) that counts the tunnels it opens,
  * real https servers with a private CA, the app in-process, and once the built proxy as a process.
  */
-import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
@@ -18,6 +15,7 @@ import { startForwardProxy } from '../helpers/forward-proxy.js';
 import { refusingPort } from '../helpers/ports.js';
 import { startProxyProcess, writeProxyConfig } from '../helpers/proxy-process.js';
 import { configYaml, startProxy, type RunningProxy } from '../helpers/start-proxy.js';
+import { startTlsUpstream, type TlsUpstream } from '../helpers/tls-upstream.js';
 import { makeTestPki, type TestCa, type TestPki } from '../helpers/test-pki.js';
 
 let pki: TestPki;
@@ -32,37 +30,19 @@ beforeAll(() => {
 /** The proxy variables all unset (empty counts as unset), whatever the machine running the tests has. */
 const NO_PROXY_VARIABLES = { HTTPS_PROXY: '', https_proxy: '', HTTP_PROXY: '', http_proxy: '', NO_PROXY: '', no_proxy: '' };
 
-interface TlsTarget {
-  readonly origin: string;
-  /** host:port as a CONNECT names it. */
-  readonly authority: string;
-  /** The Authorization header of each request. */
-  readonly bearers: (string | undefined)[];
-}
+type TlsTarget = TlsUpstream & { readonly bearers: (string | undefined)[] };
 
 /** An https target on 127.0.0.1 (certificate from the test CA) that answers 200 and records the bearer. */
 async function startTlsTarget(): Promise<TlsTarget> {
-  const serving = ca.issueServer();
-  const bearers: (string | undefined)[] = [];
-  const server = https.createServer({ cert: serving.certPem, key: serving.keyPem }, (req, res) => {
-    bearers.push(req.headers.authorization);
-    req.resume();
-    res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  onTestFinished(
-    () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  );
-  const { port } = server.address() as AddressInfo;
-  return { origin: `https://127.0.0.1:${port}`, authority: `127.0.0.1:${port}`, bearers };
+  const upstream = await startTlsUpstream(ca.issueServer());
+  return {
+    ...upstream,
+    get bearers() {
+      return upstream.requests.map((request) => request.authorization);
+    },
+  };
 }
 
-/** An Apiax token endpoint (public client): https with the test CA, or plain http (which HTTPS_PROXY does not apply to). */
 async function startTokenEndpoint(scheme: 'https' | 'http'): Promise<FakeProvider & { readonly authority: string }> {
   const serving = ca.issueServer();
   const provider = await startFakeProvider({

@@ -5,18 +5,15 @@
  * restart. Every failure names the peer and the setting that fixes it. Real TLS servers on 127.0.0.1 with
  * throwaway CAs (test/helpers/test-pki.ts), the real app in-process (startProxy).
  */
-import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { SecureVersion, TLSSocket } from 'node:tls';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
 import { startFakeProvider, type FakeProvider } from '../helpers/fake-provider.js';
 import { configYaml, eventually, startProxy, type RunningProxy } from '../helpers/start-proxy.js';
 import { makeTestPki, type Issued, type TestCa, type TestPki } from '../helpers/test-pki.js';
+import { startTlsUpstream, type SeenTlsRequest, type TlsUpstream } from '../helpers/tls-upstream.js';
 
 let pki: TestPki;
 let caA: TestCa;
@@ -31,64 +28,6 @@ beforeAll(() => {
   clientCa = pki.newCa('client-ca');
   return pki.remove;
 });
-
-interface SeenRequest {
-  readonly authorization: string | undefined;
-  /** The client certificate's CN and serial, when one was presented. */
-  readonly clientCn: string | undefined;
-  readonly clientSerial: string | undefined;
-}
-
-interface TlsUpstream {
-  readonly origin: string;
-  readonly port: number;
-  readonly requests: SeenRequest[];
-}
-
-interface TlsUpstreamOptions {
-  /** Require a client certificate signed by this CA. */
-  readonly clientCa?: TestCa;
-  readonly minVersion?: SecureVersion;
-  readonly maxVersion?: SecureVersion;
-  readonly ciphers?: string;
-}
-
-/** An https target on 127.0.0.1 that answers 200 and records the bearer and client certificate of each request. */
-async function startTlsUpstream(serving: Issued, options: TlsUpstreamOptions = {}): Promise<TlsUpstream> {
-  const requests: SeenRequest[] = [];
-  const server = https.createServer(
-    {
-      cert: serving.certPem,
-      key: serving.keyPem,
-      ...(options.clientCa && { ca: options.clientCa.certPem, requestCert: true, rejectUnauthorized: true }),
-      ...(options.minVersion && { minVersion: options.minVersion }),
-      ...(options.maxVersion && { maxVersion: options.maxVersion }),
-      ...(options.ciphers && { ciphers: options.ciphers }),
-    },
-    (req, res) => {
-      const peer = (req.socket as TLSSocket).getPeerCertificate();
-      const presented = peer && Object.keys(peer).length > 0;
-      requests.push({
-        authorization: req.headers.authorization,
-        clientCn: presented ? String(peer.subject.CN) : undefined,
-        clientSerial: presented ? peer.serialNumber : undefined,
-      });
-      req.resume();
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
-    },
-  );
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  onTestFinished(
-    () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  );
-  const { port } = server.address() as AddressInfo;
-  return { origin: `https://127.0.0.1:${port}`, port, requests };
-}
 
 /** A plain-HTTP Apiax token endpoint (public client), so the target's TLS is the only TLS in play. */
 async function startTokenEndpoint(tls?: { cert: Issued; clientCa?: TestCa }): Promise<FakeProvider> {
@@ -141,7 +80,7 @@ async function get(proxy: RunningProxy, path = '/api/hello'): Promise<ProxyAnswe
 }
 
 /** The bearer the target received is one the token endpoint issued. */
-function expectIssuedBearer(seen: SeenRequest | undefined, provider: FakeProvider): void {
+function expectIssuedBearer(seen: SeenTlsRequest | undefined, provider: FakeProvider): void {
   expect(seen?.authorization).toMatch(/^Bearer /);
   expect(provider.issuedTokens).toContain(seen?.authorization?.slice('Bearer '.length));
 }
