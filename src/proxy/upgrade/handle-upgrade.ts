@@ -112,32 +112,39 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): UpgradeHan
     context.entered = true;
     socket.once('close', () => leave(socket, context));
 
-    const token = route.tokens.current() ?? (await route.tokens.acquire());
-    // Authorization goes last, so a replay only swaps the final value. Upgrade and Connection are
-    // hop-by-hop and dropped with the rest; undici sends its own for `upgrade: 'websocket'`.
-    const headers = upstreamRequestHeaders(req, route.headerRules, context.id);
-    headers.push('authorization', '');
+    // While the handshake uses the route's pool, a reload that retires the route waits for it.
+    route.enter();
+    let result: ForwardResult;
     let switched: Switched | undefined;
-    const send = (bearer: CurrentToken, holdStatus: (status: number) => boolean): Promise<ForwardResult> => {
-      context.generation = bearer.generation;
-      headers[headers.length - 1] = bearer.authorization;
-      const request = {
-        path: target.upstreamPath,
-        headers,
-        headersTimeoutMs: route.upstream.headersTimeoutMs,
-        bodyIdleTimeoutMs: route.upstream.bodyIdleTimeoutMs,
+    try {
+      const token = route.tokens.current() ?? (await route.tokens.acquire());
+      // Authorization goes last, so a replay only swaps the final value. Upgrade and Connection are
+      // hop-by-hop and dropped with the rest; undici sends its own for `upgrade: 'websocket'`.
+      const headers = upstreamRequestHeaders(req, route.headerRules, context.id);
+      headers.push('authorization', '');
+      const send = (bearer: CurrentToken, holdStatus: (status: number) => boolean): Promise<ForwardResult> => {
+        context.generation = bearer.generation;
+        headers[headers.length - 1] = bearer.authorization;
+        const request = {
+          path: target.upstreamPath,
+          headers,
+          headersTimeoutMs: route.upstream.headersTimeoutMs,
+          bodyIdleTimeoutMs: route.upstream.bodyIdleTimeoutMs,
+        };
+        return sendHandshake(route, request, socket, holdStatus, (upgraded) => void (switched = upgraded));
       };
-      return sendHandshake(route, request, socket, holdStatus, (upgraded) => void (switched = upgraded));
-    };
-    const result = await sendWithReplay({
-      credential: route.tokens,
-      replayOn: route.upstream.replayOn,
-      token,
-      // A handshake has no body: it can always be sent again.
-      replayable: true,
-      send,
-      onReplay: () => void (context.replayed = true),
-    });
+      result = await sendWithReplay({
+        credential: route.tokens,
+        replayOn: route.upstream.replayOn,
+        token,
+        // A handshake has no body: it can always be sent again.
+        replayable: true,
+        send,
+        onReplay: () => void (context.replayed = true),
+      });
+    } finally {
+      route.leave();
+    }
     if (switched) return open(socket, head, context, route, switched);
     settle(socket, context, route, result);
   }
