@@ -1,10 +1,12 @@
 /**
- * Config reload for `serve`: on SIGHUP, and when the config file's text changes (read every
- * reload.intervalMs, since a Kubernetes ConfigMap volume swaps a symlink, which file watchers can miss).
+ * Config reload for `serve`: on SIGHUP, and when the config file's text or one of the `…File` secrets it
+ * reads changes (read every reload.intervalMs, since Kubernetes ConfigMap and Secret volumes swap a
+ * symlink, which file watchers can miss).
  * A new config is checked whole, TLS files included; one with any problem is refused with every problem
  * logged, and the running config keeps serving. Reloads run one at a time, in the order they were asked for.
  */
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { App } from './app.js';
@@ -26,8 +28,11 @@ export interface ReloadOptions {
 export function reloadOnChange(options: ReloadOptions): () => void {
   const { app, logger } = options;
   const path = resolve(options.path);
-  /** The text last acted on (applied or refused), so a refused file is reported once, not every tick. */
-  let lastSeen = options.config.sha256;
+  /** The secret files the running config read: a new value in one (a rotated client secret) is a change too. */
+  let secretFiles = options.config.secretFiles;
+  /** The text and secrets last acted on (applied or refused), so a refused file is reported once, not every tick. */
+  let lastTextSha256 = options.config.sha256;
+  let lastSeen = `${lastTextSha256}:${secretsDigestSync(secretFiles)}`;
   let queue = Promise.resolve();
 
   const reload = (reason: string, text: string): void => {
@@ -55,6 +60,9 @@ export function reloadOnChange(options: ReloadOptions): () => void {
     }
     try {
       const outcome = await app.reload(next);
+      // Followed from now on; their state now is the state this config was built from.
+      secretFiles = next.secretFiles;
+      lastSeen = `${sha256}:${await secretsDigest(secretFiles)}`;
       logger.info({ event: 'config_reloaded', reason, sha256, ...outcome }, `config reloaded (${reason})`);
       if (outcome.restartNeededFor.length > 0)
         logger.warn(
@@ -86,9 +94,12 @@ export function reloadOnChange(options: ReloadOptions): () => void {
       return;
     }
     const sha256 = sha256Of(text);
-    if (!always && sha256 === lastSeen) return;
-    lastSeen = sha256;
-    reload(reason, text);
+    const seen = `${sha256}:${await secretsDigest(secretFiles)}`;
+    if (!always && seen === lastSeen) return;
+    const why = !always && sha256 === lastTextSha256 ? 'secret file changed' : reason;
+    lastSeen = seen;
+    lastTextSha256 = sha256;
+    reload(why, text);
   }
 
   const onHangup = () => void readIfChanged('SIGHUP', true);
@@ -109,6 +120,30 @@ export function reloadOnChange(options: ReloadOptions): () => void {
   };
 }
 
-function sha256Of(text: string): string {
+/** One digest over the secret files' contents; a file that cannot be read counts as its error code. */
+async function secretsDigest(files: readonly string[]): Promise<string> {
+  const contents = await Promise.all(files.map((file) => readFile(file).catch((error: NodeJS.ErrnoException) => error.code ?? 'error')));
+  return digestOf(contents);
+}
+
+function secretsDigestSync(files: readonly string[]): string {
+  return digestOf(
+    files.map((file) => {
+      try {
+        return readFileSync(file);
+      } catch (error) {
+        return (error as NodeJS.ErrnoException).code ?? 'error';
+      }
+    }),
+  );
+}
+
+function digestOf(contents: readonly (Buffer | string)[]): string {
+  const hash = createHash('sha256');
+  for (const content of contents) hash.update(sha256Of(content));
+  return hash.digest('hex');
+}
+
+function sha256Of(text: string | Buffer): string {
   return createHash('sha256').update(text).digest('hex');
 }

@@ -55,7 +55,8 @@ export function parseConfig(text: string, options: LoadOptions & { source?: stri
 
   const env = options.env ?? process.env;
   const interpolated = interpolateEnv(document.toJS() ?? {}, env, problems);
-  resolveFileSecrets(interpolated, baseDir, problems);
+  const secretFiles: string[] = [];
+  resolveFileSecrets(interpolated, baseDir, { problems, secretFiles });
 
   const parsed = configSchema.safeParse(interpolated);
   if (!parsed.success) {
@@ -68,6 +69,7 @@ export function parseConfig(text: string, options: LoadOptions & { source?: stri
   const config = {
     ...buildConfig(parsed.data, source, { baseDir, env }, problems),
     sha256: createHash('sha256').update(text).digest('hex'),
+    secretFiles,
   };
   // A section both peers of an upstream share (its proxy) is checked for each: say each problem once.
   if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
@@ -75,27 +77,40 @@ export function parseConfig(text: string, options: LoadOptions & { source?: stri
 }
 
 /** Replaces each `xFile: path` under upstreams.*.auth, their tls and proxy sections, and store with `x: <file contents>`. */
-function resolveFileSecrets(raw: unknown, baseDir: string, problems: string[]): void {
+function resolveFileSecrets(raw: unknown, baseDir: string, found: FoundSecrets): void {
   const upstreams = isRecord(raw) && isRecord(raw.upstreams) ? raw.upstreams : {};
   for (const [name, upstream] of Object.entries(upstreams)) {
     if (!isRecord(upstream)) continue;
     const where = `upstreams.${name}`;
     if (isRecord(upstream.auth)) {
-      readFileTwins(upstream.auth, fileBackedAuthKeys, `${where}.auth`, baseDir, problems);
-      readPeerFileTwins(upstream.auth, `${where}.auth`, baseDir, problems);
+      readFileTwins(upstream.auth, fileBackedAuthKeys, `${where}.auth`, baseDir, found);
+      readPeerFileTwins(upstream.auth, `${where}.auth`, baseDir, found);
     }
-    readPeerFileTwins(upstream, where, baseDir, problems);
+    readPeerFileTwins(upstream, where, baseDir, found);
   }
-  if (isRecord(raw) && isRecord(raw.store)) readFileTwins(raw.store, fileBackedStoreKeys, 'store', baseDir, problems);
+  if (isRecord(raw) && isRecord(raw.store)) readFileTwins(raw.store, fileBackedStoreKeys, 'store', baseDir, found);
 }
 
 /** The TLS key passphrase and the egress proxy password of one peer. */
-function readPeerFileTwins(section: Record<string, unknown>, where: string, baseDir: string, problems: string[]): void {
-  if (isRecord(section.tls)) readFileTwins(section.tls, ['passphrase'], `${where}.tls`, baseDir, problems);
-  if (isRecord(section.proxy)) readFileTwins(section.proxy, ['password'], `${where}.proxy`, baseDir, problems);
+function readPeerFileTwins(section: Record<string, unknown>, where: string, baseDir: string, found: FoundSecrets): void {
+  if (isRecord(section.tls)) readFileTwins(section.tls, ['passphrase'], `${where}.tls`, baseDir, found);
+  if (isRecord(section.proxy)) readFileTwins(section.proxy, ['password'], `${where}.proxy`, baseDir, found);
 }
 
-function readFileTwins(section: Record<string, unknown>, keys: readonly string[], path: string, baseDir: string, problems: string[]): void {
+/** Where readFileTwins reports: its problems, and the files it read (a reload watches them too). */
+interface FoundSecrets {
+  readonly problems: string[];
+  readonly secretFiles: string[];
+}
+
+function readFileTwins(
+  section: Record<string, unknown>,
+  keys: readonly string[],
+  path: string,
+  baseDir: string,
+  found: FoundSecrets,
+): void {
+  const { problems } = found;
   for (const key of keys) {
     const fileKey = `${key}File`;
     if (!(fileKey in section)) continue;
@@ -111,15 +126,17 @@ function readFileTwins(section: Record<string, unknown>, keys: readonly string[]
       continue;
     }
     try {
+      const absolute = resolve(baseDir, filePath);
+      found.secretFiles.push(absolute);
       // Secrets mounted by Kubernetes or written by `echo` end with a newline that is not part of the value.
-      section[key] = readFileSync(resolve(baseDir, filePath), 'utf8').replace(/\r?\n$/, '');
+      section[key] = readFileSync(absolute, 'utf8').replace(/\r?\n$/, '');
     } catch (error) {
       problems.push(`${where}: cannot read ${filePath} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
     }
   }
 }
 
-function buildConfig(raw: RawConfig, source: string, context: BuildContext, problems: string[]): Omit<Config, 'sha256'> {
+function buildConfig(raw: RawConfig, source: string, context: BuildContext, problems: string[]): Omit<Config, 'sha256' | 'secretFiles'> {
   const { baseDir } = context;
   const upstreams = Object.entries(raw.upstreams).map(([name, upstream]) => buildUpstream(name, upstream, context, problems));
   checkDuplicateRoutes(upstreams, problems);

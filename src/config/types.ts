@@ -128,6 +128,8 @@ export interface Config {
   readonly source: string;
   /** SHA-256 of the file's text as read (what `sha256sum proxy.yaml` prints): which version is running. */
   readonly sha256: string;
+  /** The `…File` secrets it read (absolute paths): a reload also follows a change of these. */
+  readonly secretFiles: readonly string[];
   readonly listen: Endpoint;
   readonly admin: Endpoint | null;
   readonly log: { readonly level: string; readonly accessLog: boolean };

@@ -100,4 +100,26 @@ describe('config reload (real process)', () => {
     // The process is alive and still serving: SIGHUP did not terminate it.
     expect(proxy.cli.child.exitCode).toBeNull();
   });
+
+  it('follows a rotated …File secret too: the upstream gets a new token manager with the new value', async () => {
+    const provider = await startFakeProvider({ kind: 'apiax' });
+    onTestFinished(() => provider.close());
+    const upstream = await startPlainUpstream();
+    const dir = mkdtempSync(join(tmpdir(), 'oauth-sidecar-secret-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'password'), 'first\n');
+    const text =
+      `listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\nstore: { type: memory }\nreload: { intervalMs: 200 }\nupstreams:\n` +
+      `  one:\n    target: ${upstream.origin}\n` +
+      `    auth: { preset: apiax, tokenUrl: ${provider.tokenUrl}, refreshToken: ${provider.issueRefreshToken()}, username: user, passwordFile: password }\n`;
+    writeFileSync(join(dir, 'proxy.yaml'), text);
+    const proxy = await startProxyProcess(join(dir, 'proxy.yaml'), 'secret-follower');
+    expect((await send(`${proxy.url}/one/a`)).status).toBe(200);
+
+    writeFileSync(join(dir, 'password'), 'second\n');
+    await waitUntil('the secret change to be applied', () => proxy.events('config_reloaded').length > 0, 10_000);
+    expect(proxy.events('config_reloaded')).toMatchObject([{ reason: 'secret file changed', changed: ['one'] }]);
+    expect(proxy.cli.stdout() + proxy.cli.stderr()).not.toContain('second');
+    expect((await send(`${proxy.url}/one/b`)).status).toBe(200);
+  });
 });
