@@ -20,9 +20,7 @@ import {
   type UpstreamHead,
 } from './response-writer.js';
 import type { UpstreamQueue } from './upstream-queue.js';
-
-/** A rejection larger than this is streamed to the client rather than held for a replay. */
-const MAX_HELD_REJECTION_BYTES = 64 * 1024;
+import { HeldRejection, tooLargeToHold, type HeldResponse } from './held-rejection.js';
 
 /** What forward needs of a route. */
 export interface ForwardTarget {
@@ -41,9 +39,7 @@ export interface ForwardRequest {
   readonly bodyIdleTimeoutMs: number;
 }
 
-export interface HeldResponse extends UpstreamHead {
-  readonly body: Buffer;
-}
+export type { HeldResponse } from './held-rejection.js';
 
 export type ForwardResult =
   /** The response was streamed to the client (completely, or until the client went away). */
@@ -96,9 +92,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   /** Armed only for a request that has to wait for a connection. */
   #queueTimer: NodeJS.Timeout | undefined;
   #status = 0;
-  #held:
-    | { status: number; statusMessage: string | undefined; headers: Record<string, string | string[]>; chunks: Buffer[]; size: number }
-    | undefined;
+  #held: HeldRejection | undefined;
   #done = false;
   #leftQueue = false;
 
@@ -141,8 +135,8 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     this.#status = statusCode;
     const outgoing = withoutHopByHop(headers);
     scopeResponseHeaders(outgoing, this.#scope);
-    if (this.#holdStatus(statusCode) && !this.#tooLargeToHold(headers)) {
-      this.#held = { status: statusCode, statusMessage, headers: outgoing, chunks: [], size: 0 };
+    if (this.#holdStatus(statusCode) && !tooLargeToHold(headers)) {
+      this.#held = new HeldRejection({ status: statusCode, statusMessage, headers: outgoing });
       return;
     }
     this.#writeHead(controller, { status: statusCode, statusMessage, headers: outgoing });
@@ -151,9 +145,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     const held = this.#held;
     if (held) {
-      held.chunks.push(chunk);
-      held.size += chunk.length;
-      if (held.size > MAX_HELD_REJECTION_BYTES) this.#releaseHeld(controller);
+      if (!held.add(chunk)) this.#releaseHeld(controller);
       return;
     }
     if (!writeUpstreamChunk(this.#res, chunk)) {
@@ -165,17 +157,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   onResponseEnd(controller: Dispatcher.DispatchController, trailers: Record<string, string | string[]>): void {
     this.#leaveQueue();
     const held = this.#held;
-    if (held) {
-      return this.#finish({
-        kind: 'held',
-        response: {
-          status: held.status,
-          statusMessage: held.statusMessage,
-          headers: held.headers,
-          body: Buffer.concat(held.chunks, held.size),
-        },
-      });
-    }
+    if (held) return this.#finish({ kind: 'held', response: held.response() });
     endUpstreamResponse(this.#res, (controller as { rawTrailers?: Buffer[] }).rawTrailers ?? flatten(trailers));
     this.#finish({ kind: 'sent', status: this.#status });
   }
@@ -199,17 +181,12 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     this.#finish({ kind: 'failed', error: this.#queue.timedOut(), responseStarted: false });
   }
 
-  #tooLargeToHold(headers: Record<string, string | string[]>): boolean {
-    const length = Number(headers['content-length']);
-    return Number.isFinite(length) && length > MAX_HELD_REJECTION_BYTES;
-  }
-
   /** A held rejection grew too large: send what we have and stream the rest; there will be no replay. */
   #releaseHeld(controller: Dispatcher.DispatchController): void {
     const held = this.#held;
     if (!held) return;
     this.#held = undefined;
-    if (!this.#writeHead(controller, held)) return;
+    if (!this.#writeHead(controller, held.head)) return;
     for (const chunk of held.chunks) writeUpstreamChunk(this.#res, chunk);
   }
 

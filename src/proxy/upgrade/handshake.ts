@@ -10,10 +10,8 @@ import type { Dispatcher } from 'undici';
 import { ProxyError } from '../../errors.js';
 import type { ForwardResult, ForwardTarget } from '../forward.js';
 import type { UpstreamQueue } from '../upstream-queue.js';
+import { HeldRejection, tooLargeToHold } from '../held-rejection.js';
 import { endAnswered, finalResponseHead, type Headers } from './socket-response.js';
-
-/** A rejection larger than this is passed to the client rather than held for a replay (as for requests). */
-const MAX_HELD_REJECTION_BYTES = 64 * 1024;
 
 export interface HandshakeRequest {
   readonly path: string;
@@ -60,14 +58,6 @@ export function sendHandshake(
   });
 }
 
-interface Held {
-  status: number;
-  statusMessage: string | undefined;
-  headers: Headers;
-  chunks: Buffer[];
-  size: number;
-}
-
 class HandshakeHandler implements Dispatcher.DispatchHandler {
   readonly #target: ForwardTarget;
   readonly #queue: UpstreamQueue;
@@ -77,7 +67,7 @@ class HandshakeHandler implements Dispatcher.DispatchHandler {
   readonly #resolve: (result: ForwardResult) => void;
   #controller: Dispatcher.DispatchController | undefined;
   #queueTimer: NodeJS.Timeout | undefined;
-  #held: Held | undefined;
+  #held: HeldRejection | undefined;
   #status = 0;
   /** The head of a final answer went to the client. */
   #answering = false;
@@ -126,8 +116,8 @@ class HandshakeHandler implements Dispatcher.DispatchHandler {
   onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: Headers, statusMessage?: string): void {
     if (status >= 100 && status < 200) return; // interim answers (103) are for this hop only
     this.#status = status;
-    if (this.#holdStatus(status) && !(Number(headers['content-length']) > MAX_HELD_REJECTION_BYTES)) {
-      this.#held = { status, statusMessage, headers, chunks: [], size: 0 };
+    if (this.#holdStatus(status) && !tooLargeToHold(headers)) {
+      this.#held = new HeldRejection({ status, statusMessage, headers });
       return;
     }
     this.#writeHead(controller, finalResponseHead(status, statusMessage, headers, this.#target.responseScope));
@@ -136,9 +126,7 @@ class HandshakeHandler implements Dispatcher.DispatchHandler {
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     const held = this.#held;
     if (held) {
-      held.chunks.push(chunk);
-      held.size += chunk.length;
-      if (held.size > MAX_HELD_REJECTION_BYTES) this.#releaseHeld(controller);
+      if (!held.add(chunk)) this.#releaseHeld(controller);
       return;
     }
     this.#write(controller, chunk);
@@ -148,8 +136,7 @@ class HandshakeHandler implements Dispatcher.DispatchHandler {
     this.#leaveQueue();
     const held = this.#held;
     if (held) {
-      const { status, statusMessage, headers } = held;
-      this.#finish({ kind: 'held', response: { status, statusMessage, headers, body: Buffer.concat(held.chunks, held.size) } });
+      this.#finish({ kind: 'held', response: held.response() });
       return;
     }
     endAnswered(this.#client);
@@ -178,7 +165,8 @@ class HandshakeHandler implements Dispatcher.DispatchHandler {
     const held = this.#held;
     if (!held) return;
     this.#held = undefined;
-    if (!this.#writeHead(controller, finalResponseHead(held.status, held.statusMessage, held.headers, this.#target.responseScope))) return;
+    const { status, statusMessage, headers } = held.head;
+    if (!this.#writeHead(controller, finalResponseHead(status, statusMessage, headers, this.#target.responseScope))) return;
     for (const chunk of held.chunks) this.#write(controller, chunk);
   }
 
