@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { onTestFinished } from 'vitest';
 import { createApp, type App } from '../../src/app.js';
 import { parseConfig } from '../../src/config/load.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger, type Logger } from '../../src/log.js';
 import type { TokenStore } from '../../src/store/token-store.js';
 
 export interface RunningProxy {
@@ -37,14 +37,7 @@ export interface StartProxyOptions {
  */
 export async function startProxy(yaml: string, options: StartProxyOptions = {}): Promise<RunningProxy> {
   const config = parseConfig(yaml, { env: { ...process.env, ...options.env } });
-  const lines: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line) lines.push(line);
-      callback();
-    },
-  });
-  const logger = createLogger({ level: 'debug', destination });
+  const { logger, lines } = capturingLogger();
   const app = createApp(config, {
     logger,
     ...(options.store ? { store: options.store } : {}),
@@ -68,6 +61,18 @@ export async function startProxy(yaml: string, options: StartProxyOptions = {}):
     rawLogs: () => lines.join('\n'),
     stop,
   };
+}
+
+/** A debug-level logger whose lines are kept in memory, for tests that read the log. */
+export function capturingLogger(): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line) lines.push(line);
+      callback();
+    },
+  });
+  return { logger: createLogger({ level: 'debug', destination }), lines };
 }
 
 /** A minimal config around one upstream block, on ephemeral ports with the memory store. */

@@ -12,12 +12,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
-import { Writable } from 'node:stream';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { createMetrics } from '../../src/admin/metrics.js';
 import { parseConfig } from '../../src/config/load.js';
-import { createLogger } from '../../src/log.js';
 import { createInboundAuth } from '../../src/proxy/inbound-auth.js';
 import { createTargetResolver } from '../../src/proxy/request-target.js';
 import { createRoute, createUpstreamPools } from '../../src/proxy/route.js';
@@ -27,7 +25,7 @@ import { createOAuth2Client } from '../../src/tokens/providers/oauth2-client.js'
 import { TokenManager } from '../../src/tokens/token-manager.js';
 import type { FakeProvider } from '../helpers/fake-provider.js';
 import { refusingPort } from '../helpers/ports.js';
-import { eventually } from '../helpers/start-proxy.js';
+import { capturingLogger, eventually } from '../helpers/start-proxy.js';
 import { CLIENT_SECRET, provider, sample } from './token-fixtures.js';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -72,14 +70,7 @@ async function startWebSocketProxy(options: ProxyOptions): Promise<WebSocketProx
     `      refreshToken: ${fake.issueRefreshToken()}`,
   ].join('\n');
   const config = parseConfig(yaml, { env: {} });
-  const lines: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line) lines.push(line);
-      callback();
-    },
-  });
-  const logger = createLogger({ level: 'debug', destination });
+  const { logger, lines } = capturingLogger();
   const metrics = createMetrics();
   const store = createMemoryStore();
   const upstream = config.upstreams[0]!;
