@@ -6,7 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { stopOnSignal } from '../signals.js';
 import { createLogger } from '../log.js';
-import { describeCertificate, reloadTlsOnChange } from './tls-reload.js';
+import { describeCertificate } from '../net/describe-certificate.js';
+import { reloadTlsOnChange } from './tls-reload.js';
 import { createInjectWebhook } from './webhook-server.js';
 
 export const defaultListen = '0.0.0.0:8443';

@@ -5,7 +5,7 @@
  * small files on a timer cannot. A pair caught half-written (the new certificate with the old key) does not
  * load: the old certificate keeps serving and the pair is tried again on the next tick.
  */
-import { X509Certificate } from 'node:crypto';
+import { describeCertificate } from '../net/describe-certificate.js';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from '../log.js';
 
@@ -63,14 +63,4 @@ export function reloadTlsOnChange(options: TlsReloadOptions): () => void {
   const timer = setInterval(() => void check(), options.intervalMs);
   timer.unref();
   return () => clearInterval(timer);
-}
-
-/** Subject and expiry of the leaf certificate, for logs (public data, no key material). */
-export function describeCertificate(certPem: Buffer): { subject?: string; notAfter?: string } {
-  try {
-    const certificate = new X509Certificate(certPem);
-    return { subject: certificate.subject.replace(/\n/g, ', '), notAfter: new Date(certificate.validTo).toISOString() };
-  } catch {
-    return {};
-  }
 }

@@ -10,14 +10,8 @@ import type { EgressConfig } from '../config/types.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createConnector, type Connector } from './egress-connector.js';
-import {
-  describeClientCertificate,
-  readTlsFiles,
-  readTlsFilesSync,
-  sameTlsFiles,
-  tlsConnectOptions,
-  type TlsFiles,
-} from './tls-material.js';
+import { describeCertificate } from './describe-certificate.js';
+import { readTlsFiles, readTlsFilesSync, sameTlsFiles, tlsConnectOptions, type TlsFiles } from './tls-material.js';
 
 export interface EgressDispatcher {
   /** The dispatcher for the next request; read it per request, it changes when certificates rotate. */
@@ -90,7 +84,12 @@ export function createEgressDispatcher(options: EgressDispatcherOptions): Egress
       lastRefused = lastProblem = undefined;
       retire(previous, logger);
       logger?.info(
-        { event: 'tls_client_reloaded', peer: options.peer, setting: tls.setting, certificate: describeClientCertificate(next) },
+        {
+          event: 'tls_client_reloaded',
+          peer: options.peer,
+          setting: tls.setting,
+          certificate: next.cert && describeCertificate(next.cert),
+        },
         `${options.peer}: using the rotated TLS files from ${tls.setting}`,
       );
     };

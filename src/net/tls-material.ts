@@ -4,7 +4,6 @@
  * taken when Node accepts it as a whole (createSecureContext): a key that does not match its certificate,
  * or a wrong passphrase, is refused here with the setting that fixes it, not at the first connection.
  */
-import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createSecureContext, type ConnectionOptions } from 'node:tls';
@@ -57,17 +56,6 @@ export function tlsConnectOptions(tls: TlsConfig, files: TlsFiles): ConnectionOp
     throw tlsProblem(`${tls.setting}: ${describeLoadFailure(tls, error)}`);
   }
   return options;
-}
-
-/** Subject, serial and expiry of the client certificate, for the reload log line (all public). */
-export function describeClientCertificate(files: TlsFiles): Record<string, string> | undefined {
-  if (!files.cert) return undefined;
-  try {
-    const certificate = new X509Certificate(files.cert);
-    return { subject: certificate.subject.replace(/\n/g, ', '), serialNumber: certificate.serialNumber, validTo: certificate.validTo };
-  } catch {
-    return undefined;
-  }
 }
 
 function readEach(tls: TlsConfig, read: (path: string) => Buffer): TlsFiles {
