@@ -61,14 +61,16 @@ export function createOAuth2Client(auth: AuthConfig, options: { upstream?: strin
       // Refused or unresolvable, or stopped at the egress proxy or the TLS handshake: the request never left.
       // Anything later (a reset, a timeout) may have been processed.
       const code = (error as { code?: unknown }).code;
-      const stoppedOnTheWay = error instanceof ProxyError || describeTlsFailure(error, auth.egress, peer) !== undefined;
+      // TLS 1.3 refuses a client certificate after the handshake, so its alert can come here, past the connector.
+      const tlsProblem = describeTlsFailure(error, auth.egress, peer);
       const neverSent =
-        stoppedOnTheWay ||
+        error instanceof ProxyError ||
+        tlsProblem !== undefined ||
         code === 'ECONNREFUSED' ||
         code === 'ENOTFOUND' ||
         code === 'EAI_AGAIN' ||
         error instanceof undiciErrors.ConnectTimeoutError;
-      throw new TokenEndpointError('transient', `token request failed: ${describeNetworkError(error, auth, peer)}`, {
+      throw new TokenEndpointError('transient', `token request failed: ${tlsProblem ?? describeNetworkError(error)}`, {
         cause: error,
         grantMayBeSpent: !neverSent,
       });
@@ -158,11 +160,9 @@ function secretsIn(grant: TokenGrant, auth: AuthConfig): string[] {
   return secrets.filter((secret): secret is string => Boolean(secret));
 }
 
-function describeNetworkError(error: unknown, auth: AuthConfig, peer: string): string {
+function describeNetworkError(error: unknown): string {
   // Already names the peer and the setting to change.
   if (error instanceof ProxyError) return error.message;
-  const tlsProblem = describeTlsFailure(error, auth.egress, peer);
-  if (tlsProblem) return tlsProblem;
   if (error instanceof undiciErrors.ConnectTimeoutError) return 'connect timeout';
   if (error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError) return 'timed out';
   if (error instanceof Error && error.name === 'TimeoutError') return 'timed out';
